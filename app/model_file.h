@@ -1,0 +1,58 @@
+// Model files (HDF5, DESIGN.md section 7; docs/model-format.md): the forward graph as JSON in the
+// variable-length UTF-8 string dataset `/graph`, root attributes `format` = "strata-model",
+// `version`, `kind` ("gpt"), `seed`, `has_weights`, and parameters as datasets `/params/<name>`
+// in f32 or f64 with the graph's shapes (HF GPT-2 names, [in, out] layouts; the tied LM head has
+// no dataset). Readable with h5dump and h5py.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "solver/ir/graph.h"
+
+namespace strata::app {
+
+inline constexpr const char* kModelFormat = "strata-model";
+inline constexpr int kModelVersion = 1;
+
+// Host copy of one parameter; values as double (the file dtype is ModelFile::dtype).
+struct ParamData {
+  solver::Shape shape;
+  std::vector<double> values;
+};
+
+struct ModelFile {
+  std::string path;
+  std::string kind;                 // "gpt"
+  std::string graph_json;           // solver::encode_graph_json of the forward graph
+  solver::DType dtype = solver::DType::kF32;  // parameter dtype in the file (f32 or f64)
+  std::uint64_t seed = 0;           // init seed (used when has_weights is false)
+  bool has_weights = true;
+  std::map<std::string, ParamData> params;  // by name; empty when !has_weights
+};
+
+// Writes to `path + ".tmp"` and renames when complete, so a failure never leaves a partial file.
+// Throws std::runtime_error naming the path on I/O failure.
+void write_model_file(const std::string& path, const ModelFile& model);
+
+// Reads and validates: a missing, truncated or non-HDF5 file, another Strata file kind, a newer
+// version, a graph that does not decode, or parameter datasets whose names, shapes or dtypes
+// disagree with the graph throw InputError with one line naming the path and the problem.
+// `batch` binds the graph's batch dim for the shape check (1 is fine for validation).
+ModelFile read_model_file(const std::string& path);
+
+// Decodes model.graph_json for micro-batch `batch` (InputError on failure, naming the path).
+solver::Graph model_graph(const ModelFile& model, std::int64_t batch);
+
+// Parameter values for every parameter of `graph`: from the file when it has weights, else
+// initialised from the stored seed with the model kind's init rule (solver::gpt_init_values).
+std::map<std::string, ParamData> model_parameters(const ModelFile& model,
+                                                  const solver::Graph& graph);
+
+// What kind of Strata file `path` is ("strata-model", "strata-dataset", "strata-checkpoint"),
+// read from its root `format` attribute; InputError when it is not a readable Strata file.
+std::string strata_file_format(const std::string& path);
+
+}  // namespace strata::app

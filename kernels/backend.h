@@ -1,0 +1,154 @@
+// Backend: the compute interface the executor sees (DESIGN.md section 2; STYLE.md 25-27).
+// One virtual call per operator on raw buffers in the backend's memory. Kernels compute only:
+// no communication, no planning. HostBackend (Kokkos + OpenBLAS) is the oracle every other
+// backend is tested against. All tensors are dense row-major. Floating arguments carry a DType;
+// the host backend supports kF32 and kF64. Every call checks its sizes first and throws
+// std::invalid_argument naming the call and the sizes; kernels never allocate persistently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace strata::kernels {
+
+enum class DType : std::uint8_t { kF64, kF32, kBF16, kF16, kI32 };
+std::size_t dtype_size_bytes(DType dtype);
+
+// Row-major strided batched GEMM, for i in [0, batch):
+//   C_i[m, n] = alpha * sum_k op(A_i)[m, k] * op(B_i)[k, n] + beta * C_i[m, n]
+// op(A) = A stored [m, k] (lda >= k) or, with trans_a, A stored [k, m] (lda >= m); same for B.
+// A_i = a + i * stride_a elements (stride 0 broadcasts one matrix over the batch).
+struct GemmArgs {
+  bool trans_a = false, trans_b = false;
+  std::int64_t m = 0, n = 0, k = 0;
+  double alpha = 1.0, beta = 0.0;
+  const void* a = nullptr;
+  std::int64_t lda = 0, stride_a = 0;
+  const void* b = nullptr;
+  std::int64_t ldb = 0, stride_b = 0;
+  void* c = nullptr;
+  std::int64_t ldc = 0, stride_c = 0;
+  std::int64_t batch = 1;
+};
+
+// torch.optim.AdamW for one step t (1-based), gradients scaled by grad_scale[1] first:
+//   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+struct AdamWArgs {
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  std::int64_t step = 1;
+};
+// torch.optim.SGD (dampening 0, no Nesterov): d = g + wd * p; buf = d at step 1, else
+// buf = momentum * buf + d; p -= lr * (momentum ? buf : d).
+struct SgdArgs {
+  double lr = 0, momentum = 0, weight_decay = 0;
+  std::int64_t step = 1;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // ---- memory (bytes; pointers are backend memory)
+  virtual void* allocate(std::size_t bytes) = 0;  // zero-filled; throws std::bad_alloc
+  virtual void release(void* ptr) noexcept = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
+  virtual void fill_zero(void* dst, std::size_t bytes) = 0;
+  // Element-type conversion of n elements (f32 <-> f64 on the host; + bf16/f16 on devices).
+  virtual void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- dense algebra
+  virtual void gemm(DType dtype, const GemmArgs& args) = 0;
+  // out = transpose of in (shape in_shape[rank]) by perm: out dim j = in dim perm[j].
+  virtual void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+                       const int* perm, int rank) = 0;
+
+  // ---- elementwise and reductions (n elements)
+  virtual void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) = 0;
+  // out[o, i] = x[o, i] + row[i] for o < outer, i < inner (bias add, position embedding).
+  virtual void add_broadcast(DType dtype, const void* x, const void* row, void* out,
+                             std::int64_t outer, std::int64_t inner) = 0;
+  // out[i] = sum_o x[o, i] (bias and position-embedding gradients). Overwrites out.
+  virtual void reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                                std::int64_t inner) = 0;
+  // y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) and its derivative times dy.
+  virtual void gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) = 0;
+  virtual void gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
+                             std::int64_t n) = 0;
+  // out (f64 scalar in backend memory) = sum x^2, accumulated in double.
+  virtual void sum_squares(DType dtype, const void* x, std::int64_t n, double* out) = 0;
+
+  // ---- normalisations (rows x cols, normalised over cols)
+  // y = (x - mean) * rstd * w + b with rstd = 1/sqrt(var + eps) (biased var); saves mean, rstd
+  // (dtype elements, one per row).
+  virtual void layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
+                                 void* y, void* mean, void* rstd, std::int64_t rows,
+                                 std::int64_t cols, double eps) = 0;
+  // Overwrites dx, dw, db.
+  virtual void layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                                  const void* mean, const void* rstd, void* dx, void* dw,
+                                  void* db, std::int64_t rows, std::int64_t cols) = 0;
+  virtual void softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                               std::int64_t cols) = 0;
+  // dx = y * (dy - sum(dy * y)) per row.
+  virtual void softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
+                                std::int64_t rows, std::int64_t cols) = 0;
+  // batch matrices [rows, cols]; element (r, c) is masked when c + col_offset > r + row_offset
+  // (offsets locate a shard in the global matrix). forward: masked -> -inf; backward: -> 0.
+  virtual void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
+                           std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                           std::int64_t col_offset, bool backward) = 0;
+
+  // ---- embeddings and heads
+  // out[t, :] = table[tokens[t], :]; tokens outside [0, vocab) throw std::out_of_range.
+  virtual void embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
+                                 void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                 std::int64_t dim) = 0;
+  // dtable = 0; dtable[tokens[t], :] += dout[t, :].
+  virtual void embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
+                                  void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                  std::int64_t dim) = 0;
+  // x [batch, seq, parts*heads*head_dim] -> parts outputs [batch, heads, seq, head_dim].
+  virtual void split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                           std::int64_t head_dim) = 0;
+  // Inverse of split_heads.
+  virtual void merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                           std::int64_t head_dim) = 0;
+
+  // ---- loss: logits [rows, vocab], targets [rows]
+  // loss (one dtype element) = mean over rows of (logsumexp(logits) - logits[target]).
+  virtual void cross_entropy_forward(DType dtype, const void* logits,
+                                     const std::int32_t* targets, void* loss, std::int64_t rows,
+                                     std::int64_t vocab) = 0;
+  // dlogits = (softmax(logits) - onehot(target)) * dloss[0] / rows.
+  virtual void cross_entropy_backward(DType dtype, const void* logits,
+                                      const std::int32_t* targets, const void* dloss,
+                                      void* dlogits, std::int64_t rows, std::int64_t vocab) = 0;
+
+  // ---- optimizer (in place; norm_scale: f64 [2] {norm, scale} in backend memory)
+  // norm_scale = {sqrt(sum sumsq[i]), max_norm > 0 ? min(1, max_norm / (norm + 1e-6)) : 1}.
+  virtual void clip_by_global_norm(const double* const* sumsq, std::int64_t count,
+                                   double max_norm, double* norm_scale) = 0;
+  virtual void adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
+                            std::int64_t n, const AdamWArgs& args, const double* norm_scale) = 0;
+  virtual void sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
+                          const SgdArgs& args, const double* norm_scale) = 0;
+};
+
+// "host" always; "cuda" when built with STRATA_WITH_CUDA and a GPU is visible. Throws
+// std::invalid_argument naming the backend when it is not available in this build or machine.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+// Whether make_backend(name) would succeed.
+bool backend_available(const std::string& name);
+// GPUs the CUDA runtime sees (0 in a build without STRATA_WITH_CUDA or on a GPU-less machine).
+int visible_cuda_devices();
+
+}  // namespace strata::kernels

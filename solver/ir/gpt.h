@@ -1,0 +1,46 @@
+// GPT-2 builder: the forward graph of Hugging Face's GPT2LMHeadModel (pre-LN blocks, MLP width 4H,
+// tanh GELU, learned positions, final LN, LM head tied to wte, no dropout, LN eps 1e-5) with its
+// parameter names and [in, out] layouts (DESIGN.md section 7). Pure C++.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "solver/ir/graph.h"
+
+namespace strata::solver {
+
+struct GptConfig {
+  std::int64_t layers = 2;   // transformer blocks L
+  std::int64_t hidden = 64;  // H
+  std::int64_t heads = 4;    // A; must divide H
+  std::int64_t seq_len = 32; // S, also the number of learned positions
+  std::int64_t vocab = 256;  // V
+  DType dtype = DType::kF32; // parameter and activation dtype of the graph
+};
+
+// Throws std::invalid_argument naming the field when a value is out of range.
+void validate(const GptConfig& config);
+
+// The forward graph for micro-batch size `batch`. Layers: 0 embedding, 1..L blocks, L+1 final LN,
+// tied LM head and loss. Inputs "tokens" and "targets" (i32 [batch, S]); output "loss" ([]).
+// graph.meta holds the config ("kind": "gpt", "layers", ...).
+Graph build_gpt(const GptConfig& config, std::int64_t batch);
+
+// GPT-2 init: normal(0, 0.02); attn.c_proj and mlp.c_proj weights normal(0, 0.02/sqrt(2L));
+// biases 0; LayerNorm weight 1, bias 0. Returns the init std-dev for `name` (0 for biases) and
+// whether it is a LayerNorm weight (value 1).
+struct ParamInit {
+  double stddev = 0.0;
+  double constant = 0.0;  // value when stddev == 0
+};
+ParamInit gpt_param_init(const GptConfig& config, const std::string& name);
+
+// `count` initial values of parameter `name`, drawn from a std::mt19937_64 seeded by
+// (seed, FNV-1a hash of name) with a Box-Muller normal, so every parameter is reproducible alone
+// and on any platform. Values as double; callers convert to the file dtype.
+std::vector<double> gpt_init_values(const GptConfig& config, const std::string& name,
+                                    std::int64_t count, std::uint64_t seed);
+
+}  // namespace strata::solver

@@ -1,0 +1,29 @@
+// Index maps: the one description of each op kind (DESIGN.md section 3), like an einsum.
+// Each operand is a string with one letter per dim; a composite dim (a reshape) is a group in
+// parentheses, major index first: split heads reads its input as "bs(pad)". Strategy enumeration,
+// lowering and cost all read this, so the planner and the executor cannot disagree. Pure C++.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "solver/ir/graph.h"
+
+namespace strata::solver {
+
+struct IndexMap {
+  std::vector<std::string> inputs;   // one per op input
+  std::vector<std::string> outputs;  // one per op output
+  std::string reduced;     // indices summed over: present in inputs, absent from outputs
+  std::string normalized;  // indices the op normalises over (layernorm h, softmax t, CE v)
+  std::string gathered;    // indices looked up by value (embedding vocabulary v)
+};
+
+// The index map of `op` in `graph`. Every kind has one (optimizer ops are elementwise over the
+// parameter; scalars are "").
+IndexMap index_map(const Graph& graph, const Op& op);
+
+// Splits an operand string into its dims: "bs(pad)" -> {"b", "s", "pad"}.
+std::vector<std::string> operand_dims(const std::string& operand);
+
+}  // namespace strata::solver

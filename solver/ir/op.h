@@ -38,11 +38,13 @@ enum class OpKind : std::uint8_t {
   kSoftmaxGrad,        // (y, dy) -> dx
   kCausalMaskGrad,     // (dy) -> dx with elements column > row set to 0
   kCrossEntropyGrad,   // (logits, targets, dloss []) -> dlogits
-  // ---- optimizer (outputs alias the listed inputs: the update is in place)
+  // ---- optimizer. kAdamW and kSgd have no outputs: they update p and their state in place, so
+  // a parameter's storage is the layout its optimizer op reads it in (DESIGN.md section 4).
+  // lr and the step number are runtime values, not attributes (the schedule changes them).
   kSumSquares,         // (g) -> f64 [] = sum of squares of g
   kClipByGlobalNorm,   // (s_1 .. s_n f64 []) -> f64 [2] = {norm, scale}; max_norm (0: scale 1)
-  kAdamW,              // (p, g, m, v, norm_scale) -> (p, m, v); beta1 beta2 eps weight_decay
-  kSgd,                // (p, g, buf, norm_scale) -> (p, buf); momentum weight_decay
+  kAdamW,              // (p, g, m, v, norm_scale f64 [2]) -> (); beta1 beta2 eps weight_decay
+  kSgd,                // (p, g, buf, norm_scale f64 [2]) -> (); momentum weight_decay
 };
 
 // "embedding", "matmul", ... (stable: used in graph JSON and plans).

@@ -1,6 +1,6 @@
 # One line per feature at the end of configure (STYLE.md 41).
 function(strata_report name ok detail)
-  if(ok)
+  if(${ok})
     message(STATUS "  [x] ${name} ${detail}")
   else()
     message(STATUS "  [ ] ${name} ${detail}")

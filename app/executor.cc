@@ -1,0 +1,288 @@
+// Op-by-op lowering of IR ops to backend calls. Shapes come from the graph; every size passed to
+// a kernel is derived here from the op's index map conventions (solver/ir/op.h).
+#include "app/executor.h"
+
+#include <stdexcept>
+
+#include "solver/ir/op.h"
+
+namespace strata::app {
+
+using solver::OpKind;
+using solver::Shape;
+using solver::TensorId;
+
+kernels::DType to_kernel_dtype(solver::DType dtype) {
+  switch (dtype) {
+    case solver::DType::kF64: return kernels::DType::kF64;
+    case solver::DType::kF32: return kernels::DType::kF32;
+    case solver::DType::kBF16: return kernels::DType::kBF16;
+    case solver::DType::kF16: return kernels::DType::kF16;
+    case solver::DType::kI32: return kernels::DType::kI32;
+  }
+  throw std::invalid_argument("unknown dtype");
+}
+
+namespace {
+
+std::int64_t leading(const Shape& shape, std::size_t trailing_dims) {
+  std::int64_t n = 1;
+  for (std::size_t i = 0; i + trailing_dims < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+}  // namespace
+
+Executor::Executor(const solver::Graph& graph, kernels::Backend& backend)
+    : graph_(graph), backend_(backend) {
+  buffers_.reserve(graph.tensors.size());
+  for (const auto& tensor : graph.tensors) {
+    const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(tensor), 1);
+    buffers_.push_back(backend_.allocate(static_cast<std::size_t>(bytes)));
+    allocated_bytes_ += bytes;
+  }
+  for (std::size_t i = 0; i < graph.ops.size(); ++i) {
+    const auto& op = graph.ops[i];
+    if (op.kind != OpKind::kMatMul) continue;
+    matmul_plans_.emplace(static_cast<solver::OpId>(i),
+                          plan_matmul(solver::attr_str(op, "equation"),
+                                      graph.tensor(op.inputs[0]).shape,
+                                      graph.tensor(op.inputs[1]).shape,
+                                      solver::attr_float_or(op, "alpha", 1.0)));
+  }
+}
+
+Executor::~Executor() {
+  for (void* p : buffers_) backend_.release(p);
+  for (auto& s : scratch_) backend_.release(s.first);
+}
+
+void Executor::write(TensorId id, const std::vector<double>& values) {
+  const auto& t = graph_.tensor(id);
+  const std::int64_t n = solver::num_elements(t.shape);
+  if (static_cast<std::int64_t>(values.size()) != n) {
+    throw std::invalid_argument("write " + t.name + ": " + std::to_string(values.size()) +
+                                " values for " + solver::shape_to_string(t.shape));
+  }
+  backend_.convert(kernels::DType::kF64, values.data(), to_kernel_dtype(t.dtype), buffer(id), n);
+}
+
+std::vector<double> Executor::read(TensorId id) const {
+  const auto& t = graph_.tensor(id);
+  const std::int64_t n = solver::num_elements(t.shape);
+  std::vector<double> out(static_cast<std::size_t>(n));
+  backend_.convert(to_kernel_dtype(t.dtype), buffer(id), kernels::DType::kF64, out.data(), n);
+  return out;
+}
+
+void Executor::write_tokens(TensorId id, const std::int32_t* tokens, std::int64_t count) {
+  const auto& t = graph_.tensor(id);
+  if (t.dtype != solver::DType::kI32 || count != solver::num_elements(t.shape)) {
+    throw std::invalid_argument("write_tokens " + t.name + ": " + std::to_string(count) +
+                                " tokens for " + solver::shape_to_string(t.shape));
+  }
+  backend_.copy_from_host(buffer(id), tokens, static_cast<std::size_t>(count) * 4);
+}
+
+void Executor::fill(TensorId id, double value) {
+  const auto& t = graph_.tensor(id);
+  write(id, std::vector<double>(static_cast<std::size_t>(solver::num_elements(t.shape)), value));
+}
+
+void Executor::copy_tensor(TensorId dst, TensorId src) {
+  backend_.copy(buffer(dst), buffer(src), static_cast<std::size_t>(solver::num_bytes(graph_.tensor(src))));
+}
+
+void Executor::add_into(TensorId acc, TensorId x) {
+  const auto& t = graph_.tensor(acc);
+  backend_.add(to_kernel_dtype(t.dtype), buffer(acc), buffer(x), buffer(acc),
+               solver::num_elements(t.shape));
+}
+
+void Executor::run(solver::OpId first, solver::OpId last, const StepContext& ctx) {
+  for (solver::OpId i = first; i < last; ++i) {
+    const auto& op = graph_.ops[static_cast<std::size_t>(i)];
+    try {
+      run_op(op, ctx);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("op " + op.name + " (" + solver::op_kind_name(op.kind) + "): " + e.what());
+    }
+  }
+}
+
+void Executor::run_phase(solver::OpPhase phase, const StepContext& ctx) {
+  solver::OpId first = -1, last = -1;
+  for (std::size_t i = 0; i < graph_.ops.size(); ++i) {
+    if (graph_.ops[i].phase != phase) continue;
+    if (first < 0) first = static_cast<solver::OpId>(i);
+    last = static_cast<solver::OpId>(i) + 1;
+  }
+  if (first >= 0) run(first, last, ctx);
+}
+
+void* Executor::scratch(std::size_t slot, std::int64_t bytes) {
+  if (scratch_.size() <= slot) scratch_.resize(slot + 1, {nullptr, 0});
+  auto& s = scratch_[slot];
+  if (s.second < bytes) {
+    if (s.first) backend_.release(s.first);
+    s.first = backend_.allocate(static_cast<std::size_t>(bytes));
+    allocated_bytes_ += bytes - s.second;
+    s.second = bytes;
+  }
+  return s.first;
+}
+
+void Executor::run_matmul(const solver::Op& op) {
+  const MatMulPlan& plan = matmul_plans_.at(static_cast<solver::OpId>(&op - graph_.ops.data()));
+  const auto dtype = to_kernel_dtype(graph_.tensor(op.outputs[0]).dtype);
+  const std::int64_t esize = static_cast<std::int64_t>(kernels::dtype_size_bytes(dtype));
+  const void* a = buffer(op.inputs[plan.swap_operands ? 1 : 0]);
+  const void* b = buffer(op.inputs[plan.swap_operands ? 0 : 1]);
+  auto permuted = [&](const OperandPermute& p, const void* src, std::size_t slot) -> const void* {
+    if (!p.needed) return src;
+    void* dst = scratch(slot, p.elements * esize);
+    backend_.permute(dtype, src, dst, p.in_shape.data(), p.perm.data(), static_cast<int>(p.perm.size()));
+    return dst;
+  };
+  kernels::GemmArgs g = plan.gemm;
+  g.a = permuted(plan.a, a, 0);
+  g.b = permuted(plan.b, b, 1);
+  void* out = buffer(op.outputs[0]);
+  g.c = plan.c.needed ? scratch(2, plan.c.elements * esize) : out;
+  backend_.gemm(dtype, g);
+  if (plan.c.needed) {
+    backend_.permute(dtype, g.c, out, plan.c.in_shape.data(), plan.c.perm.data(),
+                     static_cast<int>(plan.c.perm.size()));
+  }
+}
+
+void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
+  auto in = [&](std::size_t i) { return buffer(op.inputs.at(i)); };
+  auto out = [&](std::size_t i) { return buffer(op.outputs.at(i)); };
+  auto shape = [&](TensorId id) -> const Shape& { return graph_.tensor(id).shape; };
+  auto count = [&](TensorId id) { return solver::num_elements(shape(id)); };
+  auto tokens = [&](std::size_t i) { return static_cast<const std::int32_t*>(in(i)); };
+  const TensorId first_float = op.kind == OpKind::kEmbedding || op.kind == OpKind::kEmbeddingGrad
+                                   ? op.inputs.at(1)
+                                   : op.inputs.at(0);
+  const auto dt = to_kernel_dtype(graph_.tensor(first_float).dtype);
+  auto& k = backend_;
+
+  switch (op.kind) {
+    case OpKind::kEmbedding: {
+      const Shape& table = shape(op.inputs[1]);
+      k.embedding_forward(dt, tokens(0), in(1), out(0), count(op.inputs[0]), table[0], table[1]);
+      return;
+    }
+    case OpKind::kPositionEmbedding:
+    case OpKind::kBiasAdd: {
+      const std::int64_t inner = count(op.inputs[1]);
+      k.add_broadcast(dt, in(0), in(1), out(0), count(op.inputs[0]) / inner, inner);
+      return;
+    }
+    case OpKind::kLayerNorm: {
+      const Shape& x = shape(op.inputs[0]);
+      k.layernorm_forward(dt, in(0), in(1), in(2), out(0), out(1), out(2), leading(x, 1), x.back(),
+                          solver::attr_float_or(op, "eps", 1e-5));
+      return;
+    }
+    case OpKind::kMatMul: run_matmul(op); return;
+    case OpKind::kGelu: k.gelu_forward(dt, in(0), out(0), count(op.inputs[0])); return;
+    case OpKind::kSplitHeads:
+    case OpKind::kMergeHeads: {
+      const bool split = op.kind == OpKind::kSplitHeads;
+      const Shape& merged = shape(split ? op.inputs[0] : op.outputs[0]);
+      const std::int64_t parts = solver::attr_int(op, "parts"), heads = solver::attr_int(op, "heads");
+      const std::int64_t head_dim = merged[2] / (parts * heads);
+      std::vector<void*> pieces;
+      for (TensorId id : split ? op.outputs : op.inputs) pieces.push_back(buffer(id));
+      if (split) {
+        k.split_heads(dt, in(0), pieces.data(), merged[0], merged[1], parts, heads, head_dim);
+      } else {
+        std::vector<const void*> cpieces(pieces.begin(), pieces.end());
+        k.merge_heads(dt, cpieces.data(), out(0), merged[0], merged[1], parts, heads, head_dim);
+      }
+      return;
+    }
+    case OpKind::kCausalMask:
+    case OpKind::kCausalMaskGrad: {
+      const Shape& x = shape(op.inputs[0]);
+      const std::int64_t rows = x[x.size() - 2], cols = x.back();
+      k.causal_mask(dt, in(0), out(0), leading(x, 2), rows, cols, 0, 0,
+                    op.kind == OpKind::kCausalMaskGrad);
+      return;
+    }
+    case OpKind::kSoftmax: {
+      const Shape& x = shape(op.inputs[0]);
+      k.softmax_forward(dt, in(0), out(0), leading(x, 1), x.back());
+      return;
+    }
+    case OpKind::kAdd: k.add(dt, in(0), in(1), out(0), count(op.inputs[0])); return;
+    case OpKind::kCrossEntropy: {
+      const Shape& logits = shape(op.inputs[0]);
+      k.cross_entropy_forward(dt, in(0), tokens(1), out(0), leading(logits, 1), logits.back());
+      return;
+    }
+    case OpKind::kEmbeddingGrad: {
+      const Shape& dtable = shape(op.outputs[0]);
+      k.embedding_backward(dt, tokens(0), in(1), out(0), count(op.inputs[0]), dtable[0], dtable[1]);
+      return;
+    }
+    case OpKind::kReduceSum: {
+      const std::int64_t inner = count(op.outputs[0]);
+      k.reduce_sum_outer(dt, in(0), out(0), count(op.inputs[0]) / inner, inner);
+      return;
+    }
+    case OpKind::kLayerNormGrad: {
+      const Shape& x = shape(op.inputs[1]);
+      k.layernorm_backward(dt, in(0), in(1), in(2), in(3), in(4), out(0), out(1), out(2),
+                           leading(x, 1), x.back());
+      return;
+    }
+    case OpKind::kGeluGrad: k.gelu_backward(dt, in(0), in(1), out(0), count(op.inputs[0])); return;
+    case OpKind::kSoftmaxGrad: {
+      const Shape& y = shape(op.inputs[0]);
+      k.softmax_backward(dt, in(0), in(1), out(0), leading(y, 1), y.back());
+      return;
+    }
+    case OpKind::kCrossEntropyGrad: {
+      const Shape& logits = shape(op.inputs[0]);
+      k.cross_entropy_backward(dt, in(0), tokens(1), in(2), out(0), leading(logits, 1), logits.back());
+      return;
+    }
+    case OpKind::kSumSquares:
+      k.sum_squares(dt, in(0), count(op.inputs[0]), static_cast<double*>(out(0)));
+      return;
+    case OpKind::kClipByGlobalNorm: {
+      std::vector<const double*> sums;
+      for (TensorId id : op.inputs) sums.push_back(static_cast<const double*>(buffer(id)));
+      k.clip_by_global_norm(sums.data(), static_cast<std::int64_t>(sums.size()),
+                            solver::attr_float_or(op, "max_norm", 0.0), static_cast<double*>(out(0)));
+      return;
+    }
+    case OpKind::kAdamW: {
+      kernels::AdamWArgs a;
+      a.lr = ctx.lr;
+      a.step = ctx.step;
+      a.beta1 = solver::attr_float(op, "beta1");
+      a.beta2 = solver::attr_float(op, "beta2");
+      a.eps = solver::attr_float(op, "eps");
+      a.weight_decay = solver::attr_float(op, "weight_decay");
+      k.adamw_update(dt, in(0), in(1), in(2), in(3), count(op.inputs[0]), a,
+                     static_cast<const double*>(in(4)));
+      return;
+    }
+    case OpKind::kSgd: {
+      kernels::SgdArgs a;
+      a.lr = ctx.lr;
+      a.step = ctx.step;
+      a.momentum = solver::attr_float(op, "momentum");
+      a.weight_decay = solver::attr_float(op, "weight_decay");
+      k.sgd_update(dt, in(0), in(1), in(2), count(op.inputs[0]), a, static_cast<const double*>(in(3)));
+      return;
+    }
+  }
+  throw std::invalid_argument("no lowering for op kind");
+}
+
+}  // namespace strata::app

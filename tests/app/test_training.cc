@@ -69,9 +69,11 @@ Run train_on_text(const solver::GptConfig& c, const std::string& text, std::int6
   return run;
 }
 
+// A short text repeated; every character occurs once per period, so the next byte is determined
+// by the current one and a memorising model can drive the loss to zero from any window start.
 std::string repeating_text() {
   std::string text;
-  while (text.size() < 2000) text += "strata plans; strata trains. ";
+  while (text.size() < 2000) text += "THEQUICK-BROWN,FX:0123456789;JMPS/VLAZY.DG ";
   return text;
 }
 

@@ -10,7 +10,8 @@ source "$(dirname "$0")/lib.sh"
 
 # --- model command
 expect_exit 2 "heads" -- "$STRATA" model gpt --layers 1 --hidden 10 --heads 3 --seq 8 --vocab 32 -o bad.h5
-expect_exit 2 "overflow|too large|out of range" -- "$STRATA" model gpt --layers 1 --hidden 3037000500 --heads 1 --seq 8 --vocab 3037000500 -o bad.h5
+expect_exit 2 "overflows int64" -- "$STRATA" model gpt --layers 1 --hidden 2147483648 --heads 1 --seq 8 --vocab 8 -o bad.h5
+expect_exit 2 "must be in" -- "$STRATA" model gpt --layers 1 --hidden 3037000500 --heads 1 --seq 8 --vocab 8 -o bad.h5
 expect_exit 2 "memory" -- "$STRATA" model gpt --layers 1000 --hidden 65536 --heads 64 --seq 8 --vocab 32 -o bad.h5
 expect_exit 2 "dtype" -- "$STRATA" model gpt --layers 1 --hidden 16 --heads 2 --seq 8 --vocab 32 --dtype f16 -o bad.h5
 expect_exit 2 "layers" -- "$STRATA" model gpt --hidden 16 --heads 2 --seq 8 --vocab 32 -o bad.h5

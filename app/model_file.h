@@ -40,14 +40,17 @@ void write_model_file(const std::string& path, const ModelFile& model);
 // Reads and validates: a missing, truncated or non-HDF5 file, another Strata file kind, a newer
 // version, a graph that does not decode, or parameter datasets whose names, shapes or dtypes
 // disagree with the graph throw InputError with one line naming the path and the problem.
-// `batch` binds the graph's batch dim for the shape check (1 is fine for validation).
-ModelFile read_model_file(const std::string& path);
+// With `load_params` false the parameter datasets are still validated but their values stay on
+// disk (planning a huge model); model_parameters then reads them from model.path.
+ModelFile read_model_file(const std::string& path, bool load_params = true);
 
 // Decodes model.graph_json for micro-batch `batch` (InputError on failure, naming the path).
 solver::Graph model_graph(const ModelFile& model, std::int64_t batch);
 
 // Parameter values for every parameter of `graph`: from the file when it has weights, else
-// initialised from the stored seed with the model kind's init rule (solver::gpt_init_values).
+// initialised from the stored seed with the model kind's init rule (solver::gpt_init_values),
+// rounded to the file dtype. InputError (naming the path) for a missing parameter, a shape
+// mismatch, a kind without an init rule, or values that do not fit in host memory.
 std::map<std::string, ParamData> model_parameters(const ModelFile& model,
                                                   const solver::Graph& graph);
 

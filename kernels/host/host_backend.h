@@ -1,0 +1,104 @@
+// HostBackend: the CPU implementation of kernels::Backend and the oracle every other backend is
+// tested against (DESIGN.md section 2; STYLE.md 25-27). Elementwise, row-wise and optimizer
+// kernels are Kokkos parallel loops over raw pointers on Kokkos::DefaultHostExecutionSpace (Serial
+// in Debian's Kokkos 3.4); GEMM is OpenBLAS cblas_{s,d}gemm. Memory is plain host memory.
+// Rules: Kokkos must be initialised by the program before a HostBackend is constructed (app's
+// main and tests/test_main.cc hold a Kokkos::ScopeGuard); supports DType::kF32 and kF64 only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/backend.h"
+
+namespace strata::kernels {
+
+// Every method follows the contract documented in kernels/backend.h. Host-specific notes:
+//  - The constructor throws std::runtime_error when Kokkos is not initialised.
+//  - Any DType other than kF32/kF64 (convert: also same-type copies) throws
+//    std::invalid_argument naming the method and the dtype; bad sizes or null pointers with
+//    non-zero sizes throw std::invalid_argument naming the method and the sizes.
+//  - Reductions (sum_squares, layernorm statistics, softmax sums, logsumexp, reduce_sum_outer,
+//    layernorm dw/db) accumulate in double for f32 too.
+//  - gemm: beta == 0 does not read C (BLAS semantics). Batch items run in order, so stride_c 0
+//    with batch > 1 applies the items one after the other to the same C.
+//  - In-place calls (out aliasing an input of the same shape) are allowed for add, add_broadcast,
+//    gelu_forward, causal_mask and softmax_forward; not for permute, split/merge_heads.
+//  - cross_entropy_* throws std::out_of_range for a target outside [0, vocab), as
+//    embedding_* does for tokens.
+//  - softmax_forward of a row that is entirely -inf gives zeros (torch gives NaN); masked (-inf)
+//    entries of any other row give exact zeros.
+//  - f32 GELU, softmax and cross-entropy use branch-free tanh/exp approximations that vectorise
+//    (kernels/host/fast_math.h; tanh within 4e-7 absolute, exp within 1e-7 relative); f64 uses
+//    libm and is the oracle precision.
+//  - Every call is synchronous: results are complete when it returns.
+class HostBackend final : public Backend {
+ public:
+  HostBackend();
+  std::string name() const override { return "host"; }
+
+  // 64-byte aligned, zero-filled; allocate(0) returns a distinct non-null pointer.
+  void* allocate(std::size_t bytes) override;
+  void release(void* ptr) noexcept override;
+  void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
+  void copy(void* dst, const void* src, std::size_t bytes) override;
+  void fill_zero(void* dst, std::size_t bytes) override;
+  void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) override;
+  void synchronize() override;
+
+  void gemm(DType dtype, const GemmArgs& args) override;
+  // rank in [0, 8] (0: one scalar); perm must be a permutation of [0, rank); in != out.
+  void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+               const int* perm, int rank) override;
+
+  void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) override;
+  void add_broadcast(DType dtype, const void* x, const void* row, void* out, std::int64_t outer,
+                     std::int64_t inner) override;
+  void reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                        std::int64_t inner) override;
+  void gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) override;
+  void gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n) override;
+  void sum_squares(DType dtype, const void* x, std::int64_t n, double* out) override;
+
+  void layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                         void* mean, void* rstd, std::int64_t rows, std::int64_t cols,
+                         double eps) override;
+  void layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                          const void* mean, const void* rstd, void* dx, void* dw, void* db,
+                          std::int64_t rows, std::int64_t cols) override;
+  void softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                       std::int64_t cols) override;
+  void softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
+                        std::int64_t cols) override;
+  void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
+                   std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
+                   bool backward) override;
+
+  void embedding_forward(DType dtype, const std::int32_t* tokens, const void* table, void* out,
+                         std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim) override;
+  void embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout, void* dtable,
+                          std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim) override;
+  void split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                   std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                   std::int64_t head_dim) override;
+  void merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                   std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                   std::int64_t head_dim) override;
+
+  void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
+                             void* loss, std::int64_t rows, std::int64_t vocab) override;
+  void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
+                              const void* dloss, void* dlogits, std::int64_t rows,
+                              std::int64_t vocab) override;
+
+  void clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
+                           double* norm_scale) override;
+  void adamw_update(DType dtype, void* param, const void* grad, void* m, void* v, std::int64_t n,
+                    const AdamWArgs& args, const double* norm_scale) override;
+  void sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
+                  const SgdArgs& args, const double* norm_scale) override;
+};
+
+}  // namespace strata::kernels

@@ -1,0 +1,84 @@
+// Private helpers shared by the HostBackend kernel files: dtype dispatch, argument checks that
+// throw std::invalid_argument naming the call and the sizes, and the Kokkos range policy.
+// Rules: included only from kernels/host/*.cc (it pulls in Kokkos); nothing here allocates
+// except the message of a failing check.
+#pragma once
+
+#include <Kokkos_Core.hpp>
+#include <cstdint>
+#include <initializer_list>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/backend.h"
+
+namespace strata::kernels::detail {
+
+using HostSpace = Kokkos::DefaultHostExecutionSpace;
+using HostRange = Kokkos::RangePolicy<HostSpace, Kokkos::IndexType<std::int64_t>>;
+
+inline HostRange host_range(std::int64_t n) { return HostRange(0, n); }
+
+// Columns per Kokkos work item in kernels that reduce over rows into per-column results:
+// each item owns a block of kColBlock columns (no races), and the inner loop stays contiguous.
+constexpr std::int64_t kColBlock = 256;
+
+const char* dtype_name(DType dtype);
+
+[[noreturn]] void throw_bad_dtype(const char* method, DType dtype);
+
+// Throws std::invalid_argument("HostBackend::<method>: <parts...>").
+template <class... Parts>
+[[noreturn]] void fail(const char* method, const Parts&... parts) {
+  std::ostringstream os;
+  os << "HostBackend::" << method << ": ";
+  (os << ... << parts);
+  throw std::invalid_argument(os.str());
+}
+
+template <class... Parts>
+inline void require(bool ok, const char* method, const Parts&... parts) {
+  if (!ok) fail(method, parts...);
+}
+
+// Every size argument must be >= 0; names lists them, e.g. "rows, cols".
+inline void require_sizes(const char* method, const char* names,
+                          std::initializer_list<std::int64_t> sizes) {
+  bool ok = true;
+  for (std::int64_t s : sizes) ok = ok && s >= 0;
+  if (ok) return;
+  std::ostringstream os;
+  const char* sep = "";
+  for (std::int64_t s : sizes) {
+    os << sep << s;
+    sep = ", ";
+  }
+  fail(method, "sizes must be >= 0: (", names, ") = (", os.str(), ")");
+}
+
+// A buffer may be null only when it holds no elements.
+inline void require_ptr(const void* ptr, std::int64_t elements, const char* method,
+                        const char* what) {
+  if (ptr == nullptr && elements > 0) {
+    fail(method, what, " is null but holds ", elements, " elements");
+  }
+}
+
+// Calls fn(T{}) with T = float or double; throws for any other dtype. One switch per call, so
+// the kernel bodies are templates instantiated twice and never branch on the dtype inside.
+template <class Fn>
+inline void dispatch_float(DType dtype, const char* method, Fn&& fn) {
+  switch (dtype) {
+    case DType::kF32:
+      fn(float{});
+      return;
+    case DType::kF64:
+      fn(double{});
+      return;
+    default:
+      throw_bad_dtype(method, dtype);
+  }
+}
+
+}  // namespace strata::kernels::detail

@@ -2,6 +2,7 @@
 // a kernel is derived here from the op's index map conventions (solver/ir/op.h).
 #include "app/executor.h"
 
+#include <chrono>
 #include <stdexcept>
 
 #include "solver/ir/op.h"
@@ -103,7 +104,15 @@ void Executor::run(solver::OpId first, solver::OpId last, const StepContext& ctx
   for (solver::OpId i = first; i < last; ++i) {
     const auto& op = graph_.ops[static_cast<std::size_t>(i)];
     try {
+      if (!profiling_) {
+        run_op(op, ctx);
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
       run_op(op, ctx);
+      backend_.synchronize();
+      profile_s_[std::string(solver::op_kind_name(op.kind)) + " (" + solver::op_phase_name(op.phase) + ")"] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } catch (const std::exception& e) {
       throw std::runtime_error("op " + op.name + " (" + solver::op_kind_name(op.kind) + "): " + e.what());
     }

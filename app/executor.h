@@ -42,6 +42,10 @@ class Executor {
   // Runs every op of `phase` (ops of a phase are contiguous in a training graph).
   void run_phase(solver::OpPhase phase, const StepContext& ctx);
 
+  // Per-op-kind wall time (backend synchronised after each op), for "where the time goes".
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::map<std::string, double>& profile_s() const { return profile_s_; }
+
   void* buffer(solver::TensorId id) const { return buffers_.at(static_cast<std::size_t>(id)); }
   std::int64_t allocated_bytes() const { return allocated_bytes_; }
   const solver::Graph& graph() const { return graph_; }
@@ -57,6 +61,8 @@ class Executor {
   std::map<solver::OpId, MatMulPlan> matmul_plans_;  // planned once per op
   std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute buffers, reused
   std::int64_t allocated_bytes_ = 0;
+  bool profiling_ = false;
+  std::map<std::string, double> profile_s_;  // op kind (+ phase) -> seconds
 };
 
 // The backend's element type for an IR dtype.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -164,6 +165,22 @@ void save_final_model(const RunSetup& s, const std::string& path,
   write_model_file(path, out);
 }
 
+// STRATA_PROFILE=1: time per op kind and phase, largest first, per step.
+void print_profile(const std::map<std::string, double>& profile_s, std::int64_t steps) {
+  std::vector<std::pair<double, std::string>> rows;
+  double total = 0;
+  for (const auto& [kind, seconds] : profile_s) {
+    rows.emplace_back(seconds, kind);
+    total += seconds;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  STRATA_LOG0(kInfo, "profile (STRATA_PROFILE=1): {:.4f} s/step in ops", total / static_cast<double>(steps));
+  for (const auto& [seconds, kind] : rows) {
+    STRATA_LOG0(kInfo, "  {:<32} {:8.4f} s/step {:5.1f} %", kind, seconds / static_cast<double>(steps),
+                100.0 * seconds / total);
+  }
+}
+
 int train(RunSetup& s) {
   const RunConfig& c = s.config;
   const std::int64_t micro = c.global_batch / s.micro_batches;
@@ -179,6 +196,9 @@ int train(RunSetup& s) {
 
   auto backend = kernels::make_backend(s.backend);
   LocalTrainer trainer(std::move(training), *backend, s.micro_batches);
+  const char* profile_env = std::getenv("STRATA_PROFILE");
+  const bool profile = profile_env && profile_env[0] == '1';
+  trainer.executor().set_profiling(profile);
   {
     std::map<std::string, std::vector<double>> init;
     for (auto& [name, data] : model_parameters(s.model, trainer.graph())) init[name] = std::move(data.values);
@@ -269,6 +289,7 @@ int train(RunSetup& s) {
               c.steps, format_duration(total_s), last_loss, mean_step,
               mean_step > 0 ? tokens_per_step / mean_step : 0.0,
               mean_step > 0 ? s.model_flops_per_step / mean_step / 1e12 : 0.0);
+  if (profile) print_profile(trainer.executor().profile_s(), c.steps);
   STRATA_LOG0(kInfo, "outputs: metrics {} | config {}/config.yaml{}", metrics_path, c.output_dir,
               model_out.empty() ? "" : " | model " + model_out);
   return kExitOk;

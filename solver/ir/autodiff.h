@@ -21,6 +21,16 @@ struct TrainingGraph {
 
 // Builds backward ops for every parameter that reaches `loss` and, when `optimizer` is given,
 // the clipping and update ops. Throws std::invalid_argument when `loss` is not a scalar.
+// Names: the seed is "grad:<loss>"; the total gradient of X is "grad:X" (a gradient passed through
+// unchanged, as dx = dy of bias_add/add/position_embedding, keeps the upstream tensor's name);
+// partials of a tensor read k > 1 times are "grad:X#0".."grad:X#k-1", summed by kAdd ops
+// "grad_acc:X#i" at the parameter's owner layer (activations: the lowest layer among the
+// partials). Backward ops are "<forward op>.grad" (matmul: ".grad_a", ".grad_b"; bias_add:
+// ".grad_bias"; position_embedding: ".grad_table"). Optimizer ops: "sumsq:<p>" (output of the
+// same name), "clip_grad_norm" (output "norm_scale", layer 0: it spans all layers),
+// "adamw:<p>" / "sgd:<p>" with state "adam_m:<p>", "adam_v:<p>" / "momentum:<p>".
+// Throws std::invalid_argument for a forward op without a gradient rule (backward or optimizer
+// kinds, a matmul index summed in one operand only, gradients through layernorm statistics).
 TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
                                    const OptimizerSpec& optimizer);
 

@@ -40,6 +40,10 @@ ParamInit gpt_param_init(const GptConfig& config, const std::string& name);
 // `count` initial values of parameter `name`, drawn from a std::mt19937_64 seeded by
 // (seed, FNV-1a hash of name) with a Box-Muller normal, so every parameter is reproducible alone
 // and on any platform. Values as double; callers convert to the file dtype.
+// Exactly: engine = mt19937_64(fnv1a64(name) ^ splitmix64(seed)); u = (engine() >> 11) * 2^-53;
+// per pair of values r = sqrt(-2 ln(1 - u1)), v[i] = std r cos(2 pi u2),
+// v[i+1] = std r sin(2 pi u2).
+// Parameters with stddev 0 get `constant`. Throws std::invalid_argument for an unknown name.
 std::vector<double> gpt_init_values(const GptConfig& config, const std::string& name,
                                     std::int64_t count, std::uint64_t seed);
 

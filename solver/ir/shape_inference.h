@@ -4,6 +4,7 @@
 // in input 1". Pure C++.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "solver/ir/graph.h"
@@ -16,5 +17,13 @@ struct OutputSpec {
 };
 
 std::vector<OutputSpec> infer_output_specs(const Graph& graph, const Op& op);
+
+// A kMatMul equation "lhs,rhs->out", one letter (a-z, A-Z) per dim. Letters are unique within
+// an operand and every output letter occurs in an input; letters of the inputs absent from the
+// output are summed. Throws std::invalid_argument naming the equation otherwise.
+struct MatMulEquation {
+  std::string lhs, rhs, out;
+};
+MatMulEquation parse_matmul_equation(const std::string& equation);
 
 }  // namespace strata::solver

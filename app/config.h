@@ -12,12 +12,12 @@
 
 namespace strata::app {
 
-struct StageSpec {                 // plan.stages entry (plan.method: manual)
-  std::int64_t layer_begin = 0;    // [begin, end) over the model's layers
+struct StageSpec {               // plan.stages entry (plan.method: manual)
+  std::int64_t layer_begin = 0;  // [begin, end) over the model's layers
   std::int64_t layer_end = 0;
   std::int64_t submesh_hosts = 1;  // submesh: [hosts, devices]
   std::int64_t submesh_devices = 1;
-  std::int64_t mesh0 = 1;          // logical_mesh: [d0, d1]
+  std::int64_t mesh0 = 1;  // logical_mesh: [d0, d1]
   std::int64_t mesh1 = 1;
   bool recompute = false;
 };
@@ -26,41 +26,41 @@ struct RunConfig {
   std::string source;  // the config file's path (for messages); "" when built in code
 
   // model
-  std::string model_path;            // model.path: model file (required)
+  std::string model_path;  // model.path: model file (required)
   // data
-  std::string data_path;             // data.path: training dataset (required for train)
-  std::string val_path;              // data.val_path: validation dataset ("" = none)
+  std::string data_path;  // data.path: training dataset (required for train)
+  std::string val_path;   // data.val_path: validation dataset ("" = none)
   // cluster
-  std::string cluster_preset = "local-cpu";  // cluster.preset: file under configs/clusters/
-  std::int64_t cluster_hosts = 0;            // cluster.hosts: 0 = from preset / world size
-  std::int64_t cluster_devices_per_host = 0; // cluster.devices_per_host: 0 = from preset
-  std::string backend = "auto";              // cluster.backend: auto | host | cuda
+  std::string cluster_preset = "local-cpu";   // cluster.preset: file under configs/clusters/
+  std::int64_t cluster_hosts = 0;             // cluster.hosts: 0 = from preset / world size
+  std::int64_t cluster_devices_per_host = 0;  // cluster.devices_per_host: 0 = from preset
+  std::string backend = "auto";               // cluster.backend: auto | host | cuda
   // train
-  std::int64_t steps = 100;          // train.steps: optimizer steps
-  std::int64_t global_batch = 8;     // train.global_batch: sequences per step
-  std::int64_t micro_batches = 0;    // train.micro_batches: 0 = auto (planner searches)
-  std::string dtype = "f32";         // train.dtype: f64 | f32 | bf16 | f16
-  std::uint64_t seed = 0;            // train.seed: data order (shuffle) seed
-  bool shuffle = true;               // train.shuffle
-  solver::OptimizerSpec optimizer;   // train.optimizer.* and train.clip_grad_norm
-  std::int64_t eval_every = 0;       // train.eval_every: steps between validations; 0 = off
-  std::int64_t log_every = 1;        // train.log_every: steps between progress lines
+  std::int64_t steps = 100;         // train.steps: optimizer steps
+  std::int64_t global_batch = 8;    // train.global_batch: sequences per step
+  std::int64_t micro_batches = 0;   // train.micro_batches: 0 = auto (planner searches)
+  std::string dtype = "f32";        // train.dtype: f64 | f32 | bf16 | f16
+  std::uint64_t seed = 0;           // train.seed: data order (shuffle) seed
+  bool shuffle = true;              // train.shuffle
+  solver::OptimizerSpec optimizer;  // train.optimizer.* and train.clip_grad_norm
+  std::int64_t eval_every = 0;      // train.eval_every: steps between validations; 0 = off
+  std::int64_t log_every = 1;       // train.log_every: steps between progress lines
   // plan
-  std::string plan_method = "auto";  // plan.method
+  std::string plan_method = "auto";                    // plan.method
   std::int64_t plan_dp = 1, plan_tp = 1, plan_pp = 1;  // plan.dp/tp/pp (megatron)
   std::vector<StageSpec> plan_stages;                  // plan.stages (manual)
   std::string plan_schedule = "1f1b";                  // plan.schedule: 1f1b | gpipe
   std::string plan_solver = "auto";                    // plan.solver: auto | lp_solve | cbc
   double plan_ilp_time_limit_s = 60.0;                 // plan.ilp_time_limit_s
   // checkpoint (written by the checkpoint issue; accepted and validated now)
-  std::string checkpoint_dir;          // checkpoint.dir: "" = no checkpoints
+  std::string checkpoint_dir;  // checkpoint.dir: "" = no checkpoints
   std::int64_t checkpoint_every_steps = 0;
   std::int64_t checkpoint_keep = 2;
   std::string checkpoint_resume = "auto";  // auto | never | a path
   // output
-  std::string output_dir = "out";      // output.dir
-  std::string metrics_path;            // output.metrics: "" = <output.dir>/metrics.jsonl
-  bool save_model = true;              // output.save_model: write <dir>/model_final.h5
+  std::string output_dir = "out";        // output.dir
+  std::string metrics_path;              // output.metrics: "" = <output.dir>/metrics.jsonl
+  bool save_model = true;                // output.save_model: write <dir>/model_final.h5
   std::int64_t dump_gradients_step = 0;  // output.dump_gradients_step: write
                                          // <dir>/gradients_step<N>.h5 for step N; 0 = off
 
@@ -74,10 +74,20 @@ RunConfig load_config(const std::string& path, const std::vector<std::string>& s
 
 // Same from YAML text (for tests and fuzzing); `source` names it in messages and relative paths
 // resolve against `base_dir`.
+// base_dir "" keeps the file's relative paths as written. Relative --set paths and the default
+// output.dir ("out") resolve against the working directory (docs/config.md, "Paths").
 RunConfig parse_config(const std::string& yaml_text, const std::string& source,
                        const std::string& base_dir, const std::vector<std::string>& sets);
 
 // The resolved config as YAML (rank 0 prints it at startup; it is stored with checkpoints).
+// Every key, in the file's nesting; parse_config of the result gives the same settings.
 std::string config_to_yaml(const RunConfig& config);
+
+// What `train` needs beyond a valid config (data.path; data.val_path when train.eval_every > 0),
+// as problem lines "<source>: <key>: <problem>"; empty when satisfied. `plan` needs neither.
+std::vector<std::string> check_train_requirements(const RunConfig& config);
+
+// Whether two configs hold the same settings: every field except `source` (for round trips).
+bool same_settings(const RunConfig& a, const RunConfig& b);
 
 }  // namespace strata::app

@@ -189,6 +189,9 @@ MeshAxisLinks mesh_axis_links(const ClusterSpec& cluster, std::int64_t group, st
     links.crosses_hosts[axis] = most > 0;
     links.host_link_sharers[axis] = most;
     links.axis[axis] = most > 0 ? cluster.inter_host : g.intra_host;
+    // inter_host is a whole host's network bandwidth; the groups of this axis that meet on one
+    // host run at once and share it, so each sees 1/most of it.
+    if (most > 1) links.axis[axis].beta_s_per_byte *= static_cast<double>(most);
   }
   return links;
 }

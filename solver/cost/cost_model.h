@@ -40,8 +40,8 @@ struct MeshAxisLinks {
   // For an axis that crosses hosts: the most groups of that axis with members on one host, i.e.
   // how many of the axis's concurrent collectives share that host's inter-host link (a 2 x 8
   // mesh over 2 hosts x 8 devices: axis 0 is 8 groups {j, j+8}, all through each host's link,
-  // so 8; a 1 x 16 mesh: 1). 0 for an axis inside hosts. axis[] is not scaled by it: a caller
-  // that reads links.inter_host as the bandwidth of a whole host may multiply beta by it.
+  // so 8; a 1 x 16 mesh: 1). 0 for an axis inside hosts. axis[] is scaled by it: inter_host is
+  // the bandwidth of a whole host, shared by the axis's groups that run at once through it.
   std::int64_t host_link_sharers[2] = {0, 0};
 };
 MeshAxisLinks mesh_axis_links(const ClusterSpec& cluster, std::int64_t group, std::int64_t hosts,

@@ -199,17 +199,19 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
     case OpKind::kGelu: k.gelu_forward(dt, in(0), out(0), count(op.inputs[0])); return;
     case OpKind::kSplitHeads:
     case OpKind::kMergeHeads: {
+      // Sizes come from a per-part tensor [B,A,S,D]: the merged side ([B,S,P,A,D], [B,S,A,D]
+      // when P == 1) is the same row-major bytes as the kernels' [B,S,P*A*D] in any of its forms.
       const bool split = op.kind == OpKind::kSplitHeads;
-      const Shape& merged = shape(split ? op.inputs[0] : op.outputs[0]);
-      const std::int64_t parts = solver::attr_int(op, "parts"), heads = solver::attr_int(op, "heads");
-      const std::int64_t head_dim = merged[2] / (parts * heads);
+      const Shape& part = shape(split ? op.outputs.at(0) : op.inputs.at(0));
+      const std::int64_t parts = solver::attr_int(op, "parts"),
+                         heads = solver::attr_int(op, "heads");
       std::vector<void*> pieces;
       for (TensorId id : split ? op.outputs : op.inputs) pieces.push_back(buffer(id));
       if (split) {
-        k.split_heads(dt, in(0), pieces.data(), merged[0], merged[1], parts, heads, head_dim);
+        k.split_heads(dt, in(0), pieces.data(), part[0], part[2], parts, heads, part[3]);
       } else {
         std::vector<const void*> cpieces(pieces.begin(), pieces.end());
-        k.merge_heads(dt, cpieces.data(), out(0), merged[0], merged[1], parts, heads, head_dim);
+        k.merge_heads(dt, cpieces.data(), out(0), part[0], part[2], parts, heads, part[3]);
       }
       return;
     }

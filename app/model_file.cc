@@ -1,7 +1,8 @@
 // Model files (model_file.h; docs/model-format.md). Reading validates everything a later stage
-// would trip over (format, version, graph, every parameter's name, shape and dtype) and reports
-// it as InputError lines starting with the path, so `strata` exits 2 before any rank allocates.
-// Writing goes through h5::write_atomically (temp name + rename).
+// would trip over (format, version, graph, every parameter's name, file shape and dtype) and
+// reports it as InputError lines starting with the path, so `strata` exits 2 before any rank
+// allocates. Writing goes through h5::write_atomically (temp name + rename). Datasets keep the
+// parameters' file shapes (HF's); values are row-major either way, so only shapes are mapped.
 #include "app/model_file.h"
 
 #include <cstdint>
@@ -42,6 +43,11 @@ std::uint64_t host_bytes(const std::vector<const solver::Tensor*>& params) {
     bytes += static_cast<std::uint64_t>(solver::num_elements(t->shape, t->name)) * sizeof(double);
   }
   return bytes;
+}
+
+// Whether `shape` describes the bytes of parameter `t`: its file shape or its graph shape.
+bool is_shape_of(const solver::Shape& shape, const solver::Tensor& t) {
+  return shape == solver::file_shape_of(t) || shape == t.shape;
 }
 
 std::int64_t meta_int(const ModelFile& model, const solver::Graph& graph, const std::string& key) {
@@ -109,13 +115,14 @@ std::vector<std::string> check_params(hid_t file, const ModelFile& model,
     const std::string where = path + ": " + param_path(t->name);
     if (present.count(t->name) == 0) {
       problems.push_back(where + ": missing (the graph's parameter has shape " +
-                         solver::shape_to_string(t->shape) + ")");
+                         solver::shape_to_string(solver::file_shape_of(*t)) + ")");
       continue;
     }
     const h5::DatasetInfo info = h5::dataset_info(file, param_path(t->name));
-    if (info.shape != t->shape) {
+    if (info.shape != solver::file_shape_of(*t)) {
       problems.push_back(where + ": shape " + solver::shape_to_string(info.shape) +
-                         " does not match the graph's " + solver::shape_to_string(t->shape));
+                         " does not match the graph's " +
+                         solver::shape_to_string(solver::file_shape_of(*t)));
     }
     if (h5::type_name(info) != file_dtype) {
       problems.push_back(where + ": dtype " + h5::type_name(info) +
@@ -177,6 +184,23 @@ void write_model_file(const std::string& path, const ModelFile& model) {
                                   solver::shape_to_string(data.shape));
     }
   }
+  // Dataset shapes: a parameter given in its graph shape is written in its file shape.
+  std::map<std::string, solver::Shape> dataset_shape;
+  if (model.has_weights && !model.params.empty()) {
+    solver::Graph graph;
+    try {
+      graph = solver::decode_graph_json(model.graph_json, 1);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(
+          path + ": cannot write weights for a graph that does not decode: " + e.what());
+    }
+    for (const auto& [name, data] : model.params) {
+      const solver::TensorId id = graph.find(name);
+      dataset_shape[name] = id != solver::kNoTensor && is_shape_of(data.shape, graph.tensor(id))
+                                ? solver::file_shape_of(graph.tensor(id))
+                                : data.shape;  // not the graph's: read_model_file will say so
+    }
+  }
   h5::write_atomically(path, [&](hid_t file) {
     h5::write_attr_string(file, "format", kModelFormat);
     h5::write_attr_int(file, "version", kModelVersion);
@@ -188,7 +212,7 @@ void write_model_file(const std::string& path, const ModelFile& model) {
     h5::create_group(file, kParamsGroup);  // present (empty) without weights, for h5py users
     if (!model.has_weights) return;
     for (const auto& [name, data] : model.params) {
-      h5::write_values(file, param_path(name), data.shape, data.values, model.dtype);
+      h5::write_values(file, param_path(name), dataset_shape.at(name), data.values, model.dtype);
     }
   });
 }
@@ -259,12 +283,14 @@ std::map<std::string, ParamData> model_parameters(const ModelFile& model,
       if (it == model.params.end()) {
         throw InputError(model.path + ": " + param_path(t->name) + ": missing");
       }
-      if (it->second.shape != t->shape) {
+      if (!is_shape_of(it->second.shape, *t)) {
         throw InputError(model.path + ": " + param_path(t->name) + ": shape " +
                          solver::shape_to_string(it->second.shape) +
-                         " does not match the graph's " + solver::shape_to_string(t->shape));
+                         " does not match the graph's " +
+                         solver::shape_to_string(solver::file_shape_of(*t)));
       }
-      out.emplace(t->name, it->second);
+      ParamData& data = out.emplace(t->name, it->second).first->second;
+      data.shape = solver::file_shape_of(*t);
     }
     return out;
   }
@@ -277,7 +303,7 @@ std::map<std::string, ParamData> model_parameters(const ModelFile& model,
   h5::check_host_memory(model.path, "the parameters", host_bytes(params));
   for (const solver::Tensor* t : params) {
     ParamData data;
-    data.shape = t->shape;
+    data.shape = solver::file_shape_of(*t);
     data.values = solver::gpt_init_values(config, t->name, solver::num_elements(t->shape, t->name),
                                           model.seed);
     // Round to the file dtype, so a --no-weights file trains exactly like the file that

@@ -1,8 +1,9 @@
 // Model files (HDF5, DESIGN.md section 7; docs/model-format.md): the forward graph as JSON in the
 // variable-length UTF-8 string dataset `/graph`, root attributes `format` = "strata-model",
 // `version`, `kind` ("gpt"), `seed`, `has_weights`, and parameters as datasets `/params/<name>`
-// in f32 or f64 with the graph's shapes (HF GPT-2 names, [in, out] layouts; the tied LM head has
-// no dataset). Readable with h5dump and h5py.
+// in f32 or f64 with the graph parameters' file shapes (solver::file_shape_of: HF GPT-2 names and
+// [in, out] layouts, c_attn [H, 3H] while the graph holds [H, 3, A, D]; the same row-major bytes;
+// the tied LM head has no dataset). Readable with h5dump and h5py.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +18,10 @@ namespace strata::app {
 inline constexpr const char* kModelFormat = "strata-model";
 inline constexpr int kModelVersion = 1;
 
-// Host copy of one parameter; values as double (the file dtype is ModelFile::dtype).
+// Host copy of one parameter; values as double (the file dtype is ModelFile::dtype), row-major.
 struct ParamData {
+  // The file shape (solver::file_shape_of: [H, 3H] for c_attn). Readers return it; writers also
+  // accept the graph's factored shape, which has the same values in the same order.
   solver::Shape shape;
   std::vector<double> values;
 };
@@ -34,7 +37,9 @@ struct ModelFile {
 };
 
 // Writes to `path + ".tmp"` and renames when complete, so a failure never leaves a partial file.
-// Throws std::runtime_error naming the path on I/O failure.
+// A parameter given in its graph shape is written in its file shape (model.graph_json says
+// which). Throws std::runtime_error naming the path on I/O failure, std::invalid_argument for
+// values that do not fill their shape or (with weights) a graph_json that does not decode.
 void write_model_file(const std::string& path, const ModelFile& model);
 
 // Reads and validates: a missing, truncated or non-HDF5 file, another Strata file kind, a newer
@@ -47,10 +52,11 @@ ModelFile read_model_file(const std::string& path, bool load_params = true);
 // Decodes model.graph_json for micro-batch `batch` (InputError on failure, naming the path).
 solver::Graph model_graph(const ModelFile& model, std::int64_t batch);
 
-// Parameter values for every parameter of `graph`: from the file when it has weights, else
-// initialised from the stored seed with the model kind's init rule (solver::gpt_init_values),
-// rounded to the file dtype. InputError (naming the path) for a missing parameter, a shape
-// mismatch, a kind without an init rule, or values that do not fit in host memory.
+// Parameter values for every parameter of `graph`, each with its file shape: from the file when
+// it has weights, else initialised from the stored seed with the model kind's init rule
+// (solver::gpt_init_values), rounded to the file dtype. InputError (naming the path) for a missing
+// parameter, a shape mismatch, a kind without an init rule, or values that do not fit in host
+// memory.
 std::map<std::string, ParamData> model_parameters(const ModelFile& model,
                                                   const solver::Graph& graph);
 

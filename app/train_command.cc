@@ -149,7 +149,8 @@ void write_gradients(const std::string& path, const std::map<std::string, std::v
     h5::write_attr_int(file, "step", step);
     h5::write_attr_double(file, "loss", loss);
     for (const auto& [name, values] : grads) {
-      h5::write_values(file, "grads/" + name, graph.tensor(graph.at(name)).shape, values, dtype);
+      h5::write_values(file, "grads/" + name, solver::file_shape_of(graph.tensor(graph.at(name))),
+                       values, dtype);
     }
   });
 }

@@ -224,15 +224,17 @@ TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
         }
         break;
       }
-      // y = x + bias[n]:  dx = dy (same tensor), dbias = sum over leading dims of dy
+      // y = x + bias[n...]: dx = dy (same tensor), dbias = sum over the leading dims of dy,
+      //   keeping the bias's rank (GPT's qkv bias [3,A,D] keeps 3)
       // y = x + table[s,h]: dx = dy, dtable = sum over b of dy
       case OpKind::kBiasAdd:
       case OpKind::kPositionEmbedding: {
         if (need(0)) b.contribute(op.inputs[0], gy[0]);
         if (need(1)) {
           const bool bias = op.kind == OpKind::kBiasAdd;
+          const auto keep = static_cast<std::int64_t>(g.tensor(op.inputs[1]).shape.size());
           b.emit(OpKind::kReduceSum, op, bias ? ".grad_bias" : ".grad_table", {gy[0]},
-                 {{"keep", std::int64_t{bias ? 1 : 2}}}, {op.inputs[1]});
+                 {{"keep", keep}}, {op.inputs[1]});
         }
         break;
       }
@@ -331,9 +333,11 @@ TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
       decay = decay && !matches_pattern(param.name, pattern);
     }
     const double wd = decay ? optimizer.weight_decay : 0.0;
+    // Checkpoints store optimizer state in its parameter's layout (DESIGN.md section 7), so the
+    // state keeps the parameter's file shape.
     const auto state = [&](const std::string& prefix) {
-      return g.add_tensor(
-          {prefix + param.name, param.shape, param.dtype, TensorRole::kOptimizerState, layer});
+      return g.add_tensor({prefix + param.name, param.shape, param.dtype,
+                           TensorRole::kOptimizerState, layer, param.file_shape});
     };
     if (optimizer.kind == "adamw") {
       const TensorId m = state("adam_m:"), v = state("adam_v:");

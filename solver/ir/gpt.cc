@@ -1,7 +1,9 @@
 // GPT-2 forward graph builder and its parameter initialisation (gpt.h).
 // Names follow Hugging Face GPT2LMHeadModel (DESIGN.md section 7); op names are "h.{i}.<part>"
-// inside block i (layer i+1). All parameters and inputs are added before the first op, so a
-// graph decoded from encode_graph_json has the same tensor ids. Pure C++.
+// inside block i (layer i+1). Attention tensors keep heads as their own dims (no index map needs
+// a composite dim); the attention parameters carry HF's shapes as file_shape. All parameters and
+// inputs are added before the first op, so a graph decoded from encode_graph_json has the same
+// tensor ids. Pure C++.
 #include "solver/ir/gpt.h"
 
 #include <cmath>
@@ -19,18 +21,29 @@ constexpr std::int64_t kMaxConfigValue = std::int64_t{1} << 31;
 
 std::string block(std::int64_t i) { return "transformer.h." + std::to_string(i) + "."; }
 
-// Per-block parameter suffixes and shapes in HF order.
-struct BlockParam {
-  const char* suffix;
-  int h_factor_in;   // dim 0 = factor * H (0: rank-1 tensor of the second factor)
-  int h_factor_out;  // last dim = factor * H
+// Per-block parameter suffixes in HF order.
+constexpr const char* kBlockParams[] = {
+    "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+    "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias",
 };
-constexpr BlockParam kBlockParams[] = {
-    {"ln_1.weight", 0, 1},      {"ln_1.bias", 0, 1},          {"attn.c_attn.weight", 1, 3},
-    {"attn.c_attn.bias", 0, 3}, {"attn.c_proj.weight", 1, 1}, {"attn.c_proj.bias", 0, 1},
-    {"ln_2.weight", 0, 1},      {"ln_2.bias", 0, 1},          {"mlp.c_fc.weight", 1, 4},
-    {"mlp.c_fc.bias", 0, 4},    {"mlp.c_proj.weight", 4, 1},  {"mlp.c_proj.bias", 0, 1},
+
+// Graph shape and file shape ({} = the same) of a block parameter. The attention parameters are
+// factored so heads are a dim of their own (tensor parallelism splits a): c_attn [H,3,A,D] is
+// the same row-major bytes as HF's [H,3H] (q, k, v, each head by head), c_proj [A,D,H] as [H,H].
+struct ParamShapes {
+  Shape shape, file_shape;
 };
+ParamShapes block_param_shapes(const std::string& suffix, std::int64_t H, std::int64_t A) {
+  const std::int64_t D = H / A;
+  if (suffix == "attn.c_attn.weight") return {{H, 3, A, D}, {H, 3 * H}};
+  if (suffix == "attn.c_attn.bias") return {{3, A, D}, {3 * H}};
+  if (suffix == "attn.c_proj.weight") return {{A, D, H}, {H, H}};
+  if (suffix == "mlp.c_fc.weight") return {{H, 4 * H}, {}};
+  if (suffix == "mlp.c_fc.bias") return {{4 * H}, {}};
+  if (suffix == "mlp.c_proj.weight") return {{4 * H, H}, {}};
+  return {{H}, {}};  // LayerNorm weights and biases, attn.c_proj.bias, mlp.c_proj.bias
+}
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -98,18 +111,18 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
             {"vocab", std::to_string(V)},
             {"dtype", dtype_name(dt)}};
 
-  const auto param = [&](const std::string& name, Shape shape, int layer) {
-    return g.add_tensor({name, std::move(shape), dt, TensorRole::kParameter, layer});
+  const auto param = [&](const std::string& name, Shape shape, int layer, Shape file_shape = {}) {
+    return g.add_tensor(
+        {name, std::move(shape), dt, TensorRole::kParameter, layer, std::move(file_shape)});
   };
   // ---- parameters and inputs, in HF order
   const TensorId wte = param("transformer.wte.weight", {V, H}, 0);
   const TensorId wpe = param("transformer.wpe.weight", {S, H}, 0);
   for (std::int64_t i = 0; i < L; ++i) {
-    for (const BlockParam& p : kBlockParams) {
-      Shape shape;
-      if (p.h_factor_in > 0) shape.push_back(p.h_factor_in * H);
-      shape.push_back(p.h_factor_out * H);
-      param(block(i) + p.suffix, shape, static_cast<int>(i) + 1);
+    for (const char* suffix : kBlockParams) {
+      ParamShapes p = block_param_shapes(suffix, H, A);
+      param(block(i) + suffix, std::move(p.shape), static_cast<int>(i) + 1,
+            std::move(p.file_shape));
     }
   }
   const TensorId lnf_w = param("transformer.ln_f.weight", {H}, head_layer);
@@ -147,8 +160,9 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
     const std::string pn = block(i);
     const TensorId ln1 =
         layernorm(op + "ln_1", x, g.at(pn + "ln_1.weight"), g.at(pn + "ln_1.bias"), layer);
+    // qkv[b,s,p,a,d] = sum_k ln1[b,s,k] w[k,p,a,d] + bias[p,a,d]; p = 0, 1, 2 is q, k, v
     TensorId qkv =
-        matmul(op + "attn.qkv", "bsk,kn->bsn", ln1, g.at(pn + "attn.c_attn.weight"), layer);
+        matmul(op + "attn.qkv", "bsk,kpad->bspad", ln1, g.at(pn + "attn.c_attn.weight"), layer);
     qkv =
         unary(OpKind::kBiasAdd, op + "attn.qkv_bias", {qkv, g.at(pn + "attn.c_attn.bias")}, layer);
     const OpId split =
@@ -161,10 +175,11 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
     att = unary(OpKind::kCausalMask, op + "attn.mask", {att}, layer);
     att = unary(OpKind::kSoftmax, op + "attn.softmax", {att}, layer);
     TensorId ctx = matmul(op + "attn.ctx", "bast,batd->basd", att, out(split, 2), layer);
+    // [B,A,S,D] -> [B,S,A,D], then y[b,s,n] = sum_{a,d} ctx[b,s,a,d] w[a,d,n]
     ctx = out(g.add_op(OpKind::kMergeHeads, op + "attn.merge", {ctx},
                        {{"parts", std::int64_t{1}}, {"heads", A}}, layer));
     TensorId y =
-        matmul(op + "attn.proj", "bsk,kn->bsn", ctx, g.at(pn + "attn.c_proj.weight"), layer);
+        matmul(op + "attn.proj", "bsad,adn->bsn", ctx, g.at(pn + "attn.c_proj.weight"), layer);
     y = unary(OpKind::kBiasAdd, op + "attn.proj_bias", {y, g.at(pn + "attn.c_proj.bias")}, layer);
     x = unary(OpKind::kAdd, op + "attn.residual", {x, y}, layer);
 
@@ -204,7 +219,7 @@ ParamInit gpt_param_init(const GptConfig& config, const std::string& name) {
     if (ok && std::stoll(index) < config.layers) {
       suffix = rest.substr(dot + 1);
       ok = false;
-      for (const BlockParam& p : kBlockParams) ok = ok || suffix == p.suffix;
+      for (const char* p : kBlockParams) ok = ok || suffix == p;
     }
     if (!ok) suffix.clear();
   }

@@ -1,6 +1,7 @@
 // GPT-2 builder: the forward graph of Hugging Face's GPT2LMHeadModel (pre-LN blocks, MLP width 4H,
 // tanh GELU, learned positions, final LN, LM head tied to wte, no dropout, LN eps 1e-5) with its
-// parameter names and [in, out] layouts (DESIGN.md section 7). Pure C++.
+// parameter names and [in, out] layouts (DESIGN.md section 7). The attention's parameters and
+// activations are factored by head (c_attn.weight [H,3,A,D], file_shape [H,3H]). Pure C++.
 #pragma once
 
 #include <cstdint>

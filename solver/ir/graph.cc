@@ -11,10 +11,17 @@
 namespace strata::solver {
 namespace {
 
-// Rejects negative dims and shapes whose byte count overflows int64, as std::invalid_argument.
+// Rejects negative dims, shapes whose byte count overflows int64 and a file_shape that is not a
+// reshape of the shape (another element count), as std::invalid_argument.
 void check_shape(const Tensor& t) {
   try {
     (void)num_bytes(t);
+    if (!t.file_shape.empty() &&
+        num_elements(t.file_shape, t.name) != num_elements(t.shape, t.name)) {
+      throw std::invalid_argument(t.name + ": file_shape " + shape_to_string(t.file_shape) +
+                                  " is not a reshape of shape " + shape_to_string(t.shape) +
+                                  " (element counts differ)");
+    }
   } catch (const std::overflow_error& e) {
     throw std::invalid_argument(e.what());
   }

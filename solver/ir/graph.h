@@ -27,7 +27,8 @@ struct Graph {
   std::vector<SharedParameter> shared_parameters;
   std::map<std::string, std::string> meta;  // model hyper-parameters ("kind" -> "gpt", ...)
 
-  // Adds a tensor; throws std::invalid_argument on a duplicate or empty name.
+  // Adds a tensor; throws std::invalid_argument on a duplicate or empty name, a negative or
+  // overflowing shape, or a file_shape whose element count differs from the shape's.
   TensorId add_tensor(Tensor tensor);
   // Appends an op, infers its output shapes and dtypes, and creates its outputs named
   // `output_names` (default: name + ":out" for one output, name + ":out<i>" for several).

@@ -139,11 +139,13 @@ std::string encode_graph_json(const Graph& graph) {
     for (std::size_t d = 0; d < t.shape.size(); ++d) {
       shape.push_back(d == 0 && t.role == TensorRole::kInput ? std::int64_t{-1} : t.shape[d]);
     }
-    tensors.push_back({{"name", t.name},
-                       {"shape", shape},
-                       {"dtype", dtype_name(t.dtype)},
-                       {"role", role_name(t.role)},
-                       {"layer", t.layer}});
+    json jt = {{"name", t.name},
+               {"shape", shape},
+               {"dtype", dtype_name(t.dtype)},
+               {"role", role_name(t.role)},
+               {"layer", t.layer}};
+    if (!t.file_shape.empty()) jt["file_shape"] = t.file_shape;
+    tensors.push_back(std::move(jt));
   }
   json ops = json::array();
   for (const Op& op : graph.ops) {
@@ -199,6 +201,12 @@ Graph decode_graph_json(const std::string& text, std::int64_t batch) {
       fail("version " + std::to_string(version) + " is newer than supported " +
            std::to_string(kGraphVersion));
     }
+    if (version < kGraphVersion) {
+      // Version 1 packed heads into composite dims ([B,S,3H] qkv); its ops no longer infer.
+      fail("version " + std::to_string(version) + " is older than supported " +
+           std::to_string(kGraphVersion) +
+           " (attention without factored head dims); re-create the model file");
+    }
 
     Graph g;
     g.num_layers =
@@ -238,6 +246,16 @@ Graph decode_graph_json(const std::string& text, std::int64_t batch) {
                (d == 0 && t.role == TensorRole::kInput ? " or -1 (batch)" : ""));
         } else {
           t.shape.push_back(n);
+        }
+      }
+      if (jt.contains("file_shape")) {
+        // An input's dim 0 is the batch, bound at decoding; a fixed file shape cannot follow it.
+        if (t.role == TensorRole::kInput) fail(where + ": an input has no file_shape");
+        const json& fs = as_array(jt["file_shape"], where + ": file_shape", kMaxRank);
+        if (fs.empty()) fail(where + ": file_shape is empty (omit it to mean the shape)");
+        for (std::size_t d = 0; d < fs.size(); ++d) {
+          t.file_shape.push_back(as_int(fs[d], where + ": file_shape dim " + std::to_string(d), 1,
+                                        std::numeric_limits<std::int64_t>::max()));
         }
       }
       if (g.find(t.name) != kNoTensor) fail("duplicate tensor name '" + t.name + "'");

@@ -1,6 +1,8 @@
 // Graph <-> JSON (the `/graph` string of model files, DESIGN.md section 7; docs/model-format.md).
-// Encoded: parameters and inputs with shapes (inputs use -1 for the batch dim), ops by name with
+// Encoded: parameters and inputs with shapes (inputs use -1 for the batch dim) and, for
+// parameters stored in files under another shape, `file_shape` (tensor.h); ops by name with
 // their input and output tensor names, attributes and layers, the shared parameters and meta.
+// Version 2: factored head dims and file_shape; version 1 graphs are rejected as too old.
 // Activation shapes are not stored: decoding re-runs shape inference, so a decoded graph is
 // always consistent, and any inconsistency in the text is an error. Pure C++ (nlohmann-json).
 #pragma once
@@ -13,15 +15,16 @@
 namespace strata::solver {
 
 inline constexpr const char* kGraphFormat = "strata-graph";
-inline constexpr int kGraphVersion = 1;
+inline constexpr int kGraphVersion = 2;
 
 // Serialises the forward graph built for any batch; the input tensors' dim 0 is written as -1.
 std::string encode_graph_json(const Graph& graph);
 
 // Decodes and validates, binding the batch dim to `batch`. Throws std::invalid_argument with a
 // one-line message ("graph JSON: op 'x': unknown input tensor 'y'") on any malformed content:
-// bad JSON, wrong format or newer version, unknown kinds, missing or duplicate names, shapes that
-// do not infer, attribute types, dims <= 0 or whose product overflows int64.
+// bad JSON, wrong format, an older or newer version, unknown kinds, missing or duplicate names,
+// shapes that do not infer, attribute types, dims <= 0 or whose product overflows int64, a
+// file_shape on an input or with another element count than the shape.
 Graph decode_graph_json(const std::string& text, std::int64_t batch);
 
 }  // namespace strata::solver

@@ -91,9 +91,15 @@ IndexMap index_map(const Graph& graph, const Op& op) {
       m = {{eq.lhs, eq.rhs}, {eq.out}, reduced, "", ""};
       break;
     }
-    case OpKind::kBiasAdd: {
-      const std::string x = with_last(in_rank(0), 'n');
-      m = {{x, "n"}, {x}, "", "", ""};
+    case OpKind::kBiasAdd: {  // out[..., n...] = x[..., n...] + bias[n...]
+      const std::size_t r = in_rank(0), rb = in_rank(1);
+      if (rb > r) throw std::invalid_argument("index map: op " + op.name + ": bias rank > x rank");
+      // GPT's qkv bias [3,A,D] reads "pad"; a plain [N] bias "n".
+      const std::string bias = rb == 1   ? "n"
+                               : rb <= 3 ? std::string("pad").substr(3 - rb)
+                                         : letters(rb, kParamPool, "");
+      const std::string x = letters(r - rb, kActivationPool, bias) + bias;
+      m = {{x, bias}, {x}, "", "", ""};
       break;
     }
     case OpKind::kGelu:
@@ -109,15 +115,19 @@ IndexMap index_map(const Graph& graph, const Op& op) {
       m = {{x}, {x}, "", "", ""};
       break;
     }
-    case OpKind::kSplitHeads:  // x[b,s,(p,a,d)] -> out_p[b,a,s,d]
+    // out_p[b,a,s,d] = x[b,s,p,a,d]: pure permutations. p picks the part tensor, so it is in no
+    // output of split (never split: a device cannot hold only some of the outputs); with one
+    // part the merged side is "bsad".
+    case OpKind::kSplitHeads:
     case OpKind::kMergeHeads: {
-      const std::size_t parts =
-          op.kind == OpKind::kSplitHeads ? op.outputs.size() : op.inputs.size();
+      const bool split = op.kind == OpKind::kSplitHeads;
+      const std::size_t parts = split ? op.outputs.size() : op.inputs.size();
       const std::vector<std::string> heads(parts, "basd");
-      if (op.kind == OpKind::kSplitHeads) {
-        m = {{"bs(pad)"}, heads, "", "", ""};
+      const std::string merged = parts == 1 ? "bsad" : "bspad";
+      if (split) {
+        m = {{merged}, heads, "", "", ""};
       } else {
-        m = {heads, {"bs(pad)"}, "", "", ""};
+        m = {heads, {merged}, "", "", ""};
       }
       break;
     }

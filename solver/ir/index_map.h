@@ -1,7 +1,8 @@
 // Index maps: the one description of each op kind (DESIGN.md section 3), like an einsum.
-// Each operand is a string with one letter per dim; a composite dim (a reshape) is a group in
-// parentheses, major index first: split heads reads its input as "bs(pad)". Strategy enumeration,
-// lowering and cost all read this, so the planner and the executor cannot disagree. Pure C++.
+// Each operand is a string with one letter per dim. Tensors carry factored shapes (tensor.h), so
+// no op kind needs a composite dim; operand_dims still reads one (a reshape, a group in
+// parentheses, major index first: "bs(pad)") for generality. Strategy enumeration, lowering and
+// cost all read this, so the planner and the executor cannot disagree. Pure C++.
 #pragma once
 
 #include <string>
@@ -24,7 +25,8 @@ struct IndexMap {
 // parameter; scalars are "").
 IndexMap index_map(const Graph& graph, const Op& op);
 
-// Splits an operand string into its dims: "bs(pad)" -> {"b", "s", "pad"}.
+// Splits an operand string into its dims: "bspad" -> {"b", "s", "p", "a", "d"}; a composite
+// group counts as one dim: "bs(pad)" -> {"b", "s", "pad"}.
 std::vector<std::string> operand_dims(const std::string& operand);
 
 }  // namespace strata::solver

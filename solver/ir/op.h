@@ -15,36 +15,38 @@
 namespace strata::solver {
 
 // Calling conventions (inputs -> outputs; attributes). B batch, S sequence, H hidden, V vocab,
-// A heads, D head dim, P parts (3 for q,k,v). "..." is any number of leading dims.
+// A heads, D head dim, P parts (3 for q,k,v). "..." is any number of leading dims. Heads are
+// separate dims everywhere ([B,S,P,A,D], never [B,S,P*A*D]), so each index map names whole dims;
+// the "merged" side of split/merge heads is [B,S,P,A,D], written [B,S,A,D] when P == 1.
 enum class OpKind : std::uint8_t {
   // ---- forward
   kEmbedding,          // (tokens i32 [B,S], table [V,H]) -> [B,S,H]
   kPositionEmbedding,  // (x [B,S,H], table [S,H]) -> x + table broadcast over B
   kLayerNorm,          // (x [...,H], w [H], b [H]) -> (y [...,H], mean [...], rstd [...]); eps
   kMatMul,             // (a, b) -> c; equation "bsk,kn->bsn" (einsum, one letter per dim), alpha
-  kBiasAdd,            // (x [...,N], bias [N]) -> [...,N]
+  kBiasAdd,            // (x [...,N...], bias [N...]) -> x + bias over x's trailing dims
   kGelu,               // (x) -> y, tanh form
-  kSplitHeads,         // (x [B,S,P*A*D]) -> P outputs [B,A,S,D]; parts P, heads A
-  kMergeHeads,         // P inputs [B,A,S,D] -> [B,S,P*A*D]; parts P, heads A
+  kSplitHeads,         // (x [B,S,P,A,D] | [B,S,A,D] if P == 1) -> P x [B,A,S,D]; parts, heads
+  kMergeHeads,         // P x [B,A,S,D] -> [B,S,P,A,D] | [B,S,A,D] if P == 1; parts, heads
   kCausalMask,         // (x [...,S,S]) -> y, elements with column > row set to -inf
   kSoftmax,            // (x [...,T]) -> y, over the last dim
   kAdd,                // (a, b) -> a + b, same shapes (residual add; gradient accumulation)
   kCrossEntropy,       // (logits [B,S,V], targets i32 [B,S]) -> loss [] = mean over B*S tokens
   // ---- backward
-  kEmbeddingGrad,      // (tokens [B,S], dy [B,S,H]) -> dtable [V,H]; vocab V
-  kReduceSum,          // (x [...,K]) -> sum over leading dims, keeping the last `keep` dims
-  kLayerNormGrad,      // (dy, x, w, mean, rstd) -> (dx, dw, db)
-  kGeluGrad,           // (x, dy) -> dx
-  kSoftmaxGrad,        // (y, dy) -> dx
-  kCausalMaskGrad,     // (dy) -> dx with elements column > row set to 0
-  kCrossEntropyGrad,   // (logits, targets, dloss []) -> dlogits
+  kEmbeddingGrad,     // (tokens [B,S], dy [B,S,H]) -> dtable [V,H]; vocab V
+  kReduceSum,         // (x [...,K]) -> sum over leading dims, keeping the last `keep` dims
+  kLayerNormGrad,     // (dy, x, w, mean, rstd) -> (dx, dw, db)
+  kGeluGrad,          // (x, dy) -> dx
+  kSoftmaxGrad,       // (y, dy) -> dx
+  kCausalMaskGrad,    // (dy) -> dx with elements column > row set to 0
+  kCrossEntropyGrad,  // (logits, targets, dloss []) -> dlogits
   // ---- optimizer. kAdamW and kSgd have no outputs: they update p and their state in place, so
   // a parameter's storage is the layout its optimizer op reads it in (DESIGN.md section 4).
   // lr and the step number are runtime values, not attributes (the schedule changes them).
-  kSumSquares,         // (g) -> f64 [] = sum of squares of g
-  kClipByGlobalNorm,   // (s_1 .. s_n f64 []) -> f64 [2] = {norm, scale}; max_norm (0: scale 1)
-  kAdamW,              // (p, g, m, v, norm_scale f64 [2]) -> (); beta1 beta2 eps weight_decay
-  kSgd,                // (p, g, buf, norm_scale f64 [2]) -> (); momentum weight_decay
+  kSumSquares,        // (g) -> f64 [] = sum of squares of g
+  kClipByGlobalNorm,  // (s_1 .. s_n f64 []) -> f64 [2] = {norm, scale}; max_norm (0: scale 1)
+  kAdamW,             // (p, g, m, v, norm_scale f64 [2]) -> (); beta1 beta2 eps weight_decay
+  kSgd,               // (p, g, buf, norm_scale f64 [2]) -> (); momentum weight_decay
 };
 
 // "embedding", "matmul", ... (stable: used in graph JSON and plans).

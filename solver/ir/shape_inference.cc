@@ -6,7 +6,6 @@
 #include "solver/ir/shape_inference.h"
 
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 
 namespace strata::solver {
@@ -151,6 +150,9 @@ Shape leading(const Shape& s, std::size_t drop_last) {
 
 constexpr std::int64_t kMaxAttrDim = std::int64_t{1} << 40;  // bound on parts, heads, vocab
 
+// Rank of the merged side of split/merge heads: [B,S,P,A,D], the P dim omitted when P == 1.
+std::size_t merged_rank(std::int64_t parts) { return parts == 1 ? 4 : 5; }
+
 std::vector<OutputSpec> infer(const Checker& c) {
   const Op& op = c.op();
   switch (op.kind) {
@@ -225,14 +227,16 @@ std::vector<OutputSpec> infer(const Checker& c) {
       for (char l : eq.out) out.push_back(extent[static_cast<unsigned char>(l)]);
       return {{out, c.in(0).dtype}};
     }
-    // (x [...,N], bias [N]) -> [...,N]
+    // (x [...,N...], bias [N...]) -> x's shape; the bias covers x's trailing rank(bias) dims
     case OpKind::kBiasAdd: {
       c.expect_inputs(2);
       c.expect_floating(0);
-      c.expect_min_rank(0, 1, "x");
       c.expect_same_dtype(0, 1);
-      c.expect_shape(1, {c.shape(0).back()}, "bias");
-      return {{c.shape(0), c.in(0).dtype}};
+      c.expect_min_rank(1, 1, "bias");
+      c.expect_min_rank(0, c.rank(1), "x");
+      const Shape& x = c.shape(0);
+      c.expect_shape(1, Shape(x.end() - static_cast<std::ptrdiff_t>(c.rank(1)), x.end()), "bias");
+      return {{x, c.in(0).dtype}};
     }
     case OpKind::kGelu:
     case OpKind::kCausalMaskGrad:
@@ -250,29 +254,31 @@ std::vector<OutputSpec> infer(const Checker& c) {
       if (op.kind == OpKind::kSoftmax) c.expect_min_rank(0, 1, "x");
       return {{c.shape(0), c.in(0).dtype}};
     }
-    // (x [B,S,P*A*D]) -> P x [B,A,S,D]
+    // (x [B,S,P,A,D], or [B,S,A,D] when P == 1) -> P x [B,A,S,D]
     case OpKind::kSplitHeads: {
       c.expect_inputs(1);
       c.expect_floating(0);
-      c.expect_rank(0, 3, "x");
       const std::int64_t parts = c.int_attr("parts", 1, 64);
       const std::int64_t heads = c.int_attr("heads", 1, kMaxAttrDim);
+      c.expect_rank(0, merged_rank(parts), parts == 1 ? "x [B,S,A,D]" : "x [B,S,P,A,D]");
       const Shape& s = c.shape(0);
-      if (s[2] % (parts * heads) != 0) {
-        c.fail("last dim " + std::to_string(s[2]) + " is not divisible by parts*heads = " +
-               std::to_string(parts) + "*" + std::to_string(heads));
+      if (parts > 1 && s[2] != parts) {
+        c.fail("dim 2 of " + shape_to_string(s) + " must equal parts = " + std::to_string(parts));
       }
-      const std::int64_t d = s[2] / (parts * heads);
+      if (s[s.size() - 2] != heads) {
+        c.fail("dim " + std::to_string(s.size() - 2) + " of " + shape_to_string(s) +
+               " must equal heads = " + std::to_string(heads));
+      }
       return std::vector<OutputSpec>(static_cast<std::size_t>(parts),
-                                     OutputSpec{{s[0], heads, s[1], d}, c.in(0).dtype});
+                                     OutputSpec{{s[0], heads, s[1], s.back()}, c.in(0).dtype});
     }
-    // P x [B,A,S,D] -> [B,S,P*A*D]
+    // P x [B,A,S,D] -> [B,S,P,A,D], or [B,S,A,D] when P == 1
     case OpKind::kMergeHeads: {
       const std::int64_t parts = c.int_attr("parts", 1, 64);
       const std::int64_t heads = c.int_attr("heads", 1, kMaxAttrDim);
       c.expect_inputs(static_cast<std::size_t>(parts));
       c.expect_floating(0);
-      c.expect_rank(0, 4, "x");
+      c.expect_rank(0, 4, "x [B,A,S,D]");
       const Shape& s = c.shape(0);
       if (s[1] != heads) {
         c.fail("dim 1 of " + shape_to_string(s) + " must equal heads = " + std::to_string(heads));
@@ -281,9 +287,10 @@ std::vector<OutputSpec> infer(const Checker& c) {
         c.expect_same_shape(0, i);
         c.expect_same_dtype(0, i);
       }
-      Shape out = {s[0], s[2], parts * heads};
-      if (s[3] > std::numeric_limits<std::int64_t>::max() / out[2]) c.fail("merged dim overflows");
-      out[2] *= s[3];
+      // The output holds the same elements as the inputs together, so its byte count is checked
+      // by add_op like any output's.
+      Shape out = {s[0], s[2], heads, s[3]};
+      if (parts > 1) out.insert(out.begin() + 2, parts);
       return {{out, c.in(0).dtype}};
     }
     case OpKind::kAdd:

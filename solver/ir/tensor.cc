@@ -62,6 +62,10 @@ std::int64_t num_bytes(const Tensor& tensor) {
   return n * size;
 }
 
+const Shape& file_shape_of(const Tensor& tensor) {
+  return tensor.file_shape.empty() ? tensor.shape : tensor.file_shape;
+}
+
 std::string shape_to_string(const Shape& shape) {
   std::string text = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {

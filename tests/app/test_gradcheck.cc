@@ -108,12 +108,21 @@ TEST_CASE("gradients of layernorm, bias add, gelu and residual add", "[gradcheck
 }
 
 TEST_CASE("gradients of the attention pieces", "[gradcheck]") {
+  // GPT's attention with heads as dims of their own: x [B,S,K] -> qkv [B,S,3,A,D] (+ bias
+  // [3,A,D]) -> split -> scores -> mask -> softmax -> ctx -> merge [B,S,A,D] -> proj [B,S,N].
   Graph g;
-  const std::int64_t B = 2, S = 4, A = 2, D = 3;
+  const std::int64_t B = 2, S = 4, K = 3, A = 2, D = 3, N = 5;
   input(g, "tokens", {B, S});
   auto targets = input(g, "targets", {B, S});
-  auto qkv = param(g, "qkv", {B, S, 3 * A * D});
-  auto split = g.add_op(OpKind::kSplitHeads, "split", {qkv}, {{"parts", std::int64_t{3}}, {"heads", A}}, 0);
+  auto x = param(g, "x", {B, S, K});
+  auto w = param(g, "c_attn", {K, 3, A, D});
+  auto bias = param(g, "c_attn.bias", {3, A, D});
+  auto wp = param(g, "c_proj", {A, D, N});
+  auto qkv =
+      g.add_op(OpKind::kMatMul, "qkv", {x, w}, {{"equation", std::string("bsk,kpad->bspad")}}, 0);
+  auto qkv_b = g.add_op(OpKind::kBiasAdd, "qkv_bias", {out(g, qkv), bias}, {}, 0);
+  auto split = g.add_op(OpKind::kSplitHeads, "split", {out(g, qkv_b)},
+                        {{"parts", std::int64_t{3}}, {"heads", A}}, 0);
   auto scores = g.add_op(OpKind::kMatMul, "scores", {out(g, split, 0), out(g, split, 1)},
                          {{"equation", std::string("basd,batd->bast")}, {"alpha", 1 / std::sqrt(3.0)}}, 0);
   auto masked = g.add_op(OpKind::kCausalMask, "mask", {out(g, scores)}, {}, 0);
@@ -121,7 +130,35 @@ TEST_CASE("gradients of the attention pieces", "[gradcheck]") {
   auto ctx = g.add_op(OpKind::kMatMul, "av", {out(g, probs), out(g, split, 2)},
                       {{"equation", std::string("bast,batd->basd")}}, 0);
   auto merged = g.add_op(OpKind::kMergeHeads, "merge", {out(g, ctx)}, {{"parts", std::int64_t{1}}, {"heads", A}}, 0);
-  check_gradients(g, add_loss(g, out(g, merged), targets), A * D, 1e-6);
+  auto proj = g.add_op(OpKind::kMatMul, "proj", {out(g, merged), wp},
+                       {{"equation", std::string("bsad,adn->bsn")}}, 0);
+  check_gradients(g, add_loss(g, out(g, proj), targets), N, 1e-6);
+}
+
+TEST_CASE("gradients of merge heads with parts and split heads of one part", "[gradcheck]") {
+  // The kinds autodiff emits for each other, used forward: merge 3 parts [B,A,S,D] into
+  // [B,S,3,A,D]; split [B,S,A,D] (one part) into [B,A,S,D] and merge it back.
+  Graph g;
+  const std::int64_t B = 2, S = 3, A = 2, D = 2, N = 4;
+  input(g, "tokens", {B, S});
+  auto targets = input(g, "targets", {B, S});
+  std::vector<solver::TensorId> parts;
+  for (const char* name : {"q", "k", "v"}) parts.push_back(param(g, name, {B, A, S, D}));
+  auto y = param(g, "y", {B, S, A, D});
+  auto w = param(g, "w", {3, A, D, N});
+  auto wy = param(g, "wy", {A, D, N});
+  auto m3 =
+      g.add_op(OpKind::kMergeHeads, "merge3", parts, {{"parts", std::int64_t{3}}, {"heads", A}}, 0);
+  auto s1 =
+      g.add_op(OpKind::kSplitHeads, "split1", {y}, {{"parts", std::int64_t{1}}, {"heads", A}}, 0);
+  auto m1 = g.add_op(OpKind::kMergeHeads, "merge1", {out(g, s1)},
+                     {{"parts", std::int64_t{1}}, {"heads", A}}, 0);
+  auto a = g.add_op(OpKind::kMatMul, "a", {out(g, m3), w},
+                    {{"equation", std::string("bspad,padn->bsn")}}, 0);
+  auto c = g.add_op(OpKind::kMatMul, "c", {out(g, m1), wy},
+                    {{"equation", std::string("bsad,adn->bsn")}}, 0);
+  auto sum = g.add_op(OpKind::kAdd, "sum", {out(g, a), out(g, c)}, {}, 0);
+  check_gradients(g, add_loss(g, out(g, sum), targets), N, 1e-6);
 }
 
 TEST_CASE("gradients of matmuls with transposed and permuted operands", "[gradcheck]") {

@@ -75,6 +75,13 @@ TEST_CASE("GPT's matmuls lower to one GEMM without copies", "[lowering]") {
   check_equation("basd,bast->batd", {2, 2, 3, 4}, {2, 2, 3, 3}, false);  // dK: result transposed
   check_equation("bsh,vh->bsv", {2, 3, 4}, {6, 4}, false);          // tied LM head
   check_equation("bsh,bsv->vh", {2, 3, 4}, {2, 3, 6}, false);       // its weight gradient
+  // factored attention projections: qkv = x . c_attn[H,3,A,D]; proj = ctx[B,S,A,D] . c_proj[A,D,H]
+  check_equation("bsk,kpad->bspad", {2, 3, 4}, {4, 3, 2, 2}, false);
+  check_equation("bspad,kpad->bsk", {2, 3, 3, 2, 2}, {4, 3, 2, 2}, false);  // d input
+  check_equation("bsk,bspad->kpad", {2, 3, 4}, {2, 3, 3, 2, 2}, false);     // d weight
+  check_equation("bsad,adn->bsn", {2, 3, 2, 2}, {2, 2, 5}, false);
+  check_equation("bsn,adn->bsad", {2, 3, 5}, {2, 2, 5}, false);             // d input
+  check_equation("bsad,bsn->adn", {2, 3, 2, 2}, {2, 3, 5}, false);          // d weight
 }
 
 TEST_CASE("matmuls in other layouts are permuted and still exact", "[lowering]") {

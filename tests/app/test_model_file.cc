@@ -39,8 +39,10 @@ GptConfig tiny_gpt(DType dtype) {
 }
 
 // A model as `strata model gpt` builds it: weights straight from gpt_init_values (doubles; the
-// writer rounds them to the file dtype).
-ModelFile make_model(const GptConfig& config, std::uint64_t seed, bool with_weights) {
+// writer rounds them to the file dtype), each given in its file shape, or with `graph_shapes` in
+// the graph's factored shape (as `strata model gpt` and `train` give them; the same values).
+ModelFile make_model(const GptConfig& config, std::uint64_t seed, bool with_weights,
+                     bool graph_shapes = false) {
   const strata::solver::Graph graph = strata::solver::build_gpt(config, 1);
   ModelFile model;
   model.kind = "gpt";
@@ -52,8 +54,9 @@ ModelFile make_model(const GptConfig& config, std::uint64_t seed, bool with_weig
   for (const auto id : graph.tensors_with_role(strata::solver::TensorRole::kParameter)) {
     const auto& t = graph.tensor(id);
     model.params[t.name] =
-        ParamData{t.shape, strata::solver::gpt_init_values(
-                               config, t.name, strata::solver::num_elements(t.shape), seed)};
+        ParamData{graph_shapes ? t.shape : strata::solver::file_shape_of(t),
+                  strata::solver::gpt_init_values(config, t.name,
+                                                  strata::solver::num_elements(t.shape), seed)};
   }
   return model;
 }
@@ -189,7 +192,7 @@ TEST_CASE("a model without weights (--no-weights) regenerates identical paramete
       REQUIRE(first.size() == with_weights.params.size());
       for (const auto& [name, data] : first) {
         INFO(name);
-        CHECK(data.shape == graph.tensor(graph.at(name)).shape);
+        CHECK(data.shape == strata::solver::file_shape_of(graph.tensor(graph.at(name))));
         CHECK(bit_equal(data.values, second.at(name).values));
         // Same seed, same dtype rounding: training from either file starts identically.
         CHECK(bit_equal(data.values, with_weights.params.at(name).values));
@@ -205,6 +208,48 @@ TEST_CASE("a model without weights (--no-weights) regenerates identical paramete
           first.at("transformer.wte.weight").values));
     }
   }
+}
+
+TEST_CASE("parameter datasets keep HF's shapes while the graph is factored by head",
+          "[app][model_file]") {
+  // H 16, A 2, D 8: the graph holds c_attn [16, 3, 2, 8]; the file holds HF's [16, 48].
+  strata::test::TempDir dir("model-file-shapes");
+  const GptConfig config = tiny_gpt(DType::kF64);
+  const ModelFile in_file_shapes = make_model(config, 3, true);
+  const ModelFile in_graph_shapes = make_model(config, 3, true, /*graph_shapes=*/true);
+  CHECK(in_graph_shapes.params.at("transformer.h.0.attn.c_attn.weight").shape ==
+        strata::solver::Shape{16, 3, 2, 8});
+  const std::string a = dir.file("a.h5"), b = dir.file("b.h5");
+  strata::app::write_model_file(a, in_file_shapes);
+  strata::app::write_model_file(b, in_graph_shapes);  // mapped to the file shapes
+  const std::map<std::string, strata::solver::Shape> hf = {
+      {"transformer.h.0.attn.c_attn.weight", {16, 48}}, {"transformer.h.1.attn.c_attn.bias", {48}},
+      {"transformer.h.1.attn.c_proj.weight", {16, 16}}, {"transformer.h.0.attn.c_proj.bias", {16}},
+      {"transformer.h.0.mlp.c_fc.weight", {16, 64}},    {"transformer.wte.weight", {32, 16}}};
+  for (const std::string& path : {a, b}) {
+    const auto file = strata::app::h5::open_file(path);
+    for (const auto& [name, shape] : hf) {
+      INFO(path << " " << name);
+      CHECK(strata::app::h5::dataset_info(file.get(), "params/" + name).shape == shape);
+    }
+  }
+  // Both read back in file shapes with the same row-major values.
+  const ModelFile ra = strata::app::read_model_file(a), rb = strata::app::read_model_file(b);
+  for (const auto& [name, data] : in_file_shapes.params) {
+    INFO(name);
+    CHECK(ra.params.at(name).shape == data.shape);
+    CHECK(rb.params.at(name).shape == data.shape);
+    CHECK(bit_equal(ra.params.at(name).values, data.values));
+    CHECK(bit_equal(rb.params.at(name).values, data.values));
+  }
+  // model_parameters accepts either shape in memory and answers in file shapes.
+  const strata::solver::Graph graph = strata::app::model_graph(ra, 2);
+  ModelFile in_memory = ra;
+  in_memory.params = in_graph_shapes.params;
+  const auto params = strata::app::model_parameters(in_memory, graph);
+  CHECK(params.at("transformer.h.0.attn.c_attn.weight").shape == strata::solver::Shape{16, 48});
+  CHECK(bit_equal(params.at("transformer.h.0.attn.c_attn.weight").values,
+                  ra.params.at("transformer.h.0.attn.c_attn.weight").values));
 }
 
 TEST_CASE("model file writer leaves no partial file behind", "[app][model_file]") {
@@ -330,6 +375,18 @@ TEST_CASE("bad model files are input errors naming the path", "[app][model_file]
         read(path), path,
         "/params/transformer.wpe.weight: shape [4, 16] does not match the graph's [8, 16]");
   }
+  SECTION("a parameter in the graph's factored shape instead of its file shape") {
+    const std::string path = copy_of_good("factored_shape.h5");
+    edit_file(path, [](hid_t file) {
+      strata::app::h5::remove(file, "params/transformer.h.0.attn.c_attn.weight");
+      const std::vector<double> v(16 * 48, 0.5);
+      strata::app::h5::write_values(file, "params/transformer.h.0.attn.c_attn.weight",
+                                    {16, 3, 2, 8}, v, DType::kF32);
+    });
+    require_input_error(read(path), path,
+                        "/params/transformer.h.0.attn.c_attn.weight: shape [16, 3, 2, 8] does not "
+                        "match the graph's [16, 48]");
+  }
   SECTION("a parameter with the wrong dtype") {
     const std::string path = copy_of_good("wrong_dtype.h5");
     edit_file(path, [](hid_t file) {
@@ -446,15 +503,18 @@ TEST_CASE("h5py reads a model file", "[app][model_file][python]") {
              "import sys, h5py\n"
              "with h5py.File(sys.argv[1], 'r') as f:\n"
              "    w = f['params/transformer.wte.weight']\n"
+             "    qkv = f['params/transformer.h.0.attn.c_attn.weight'].shape\n"
+             "    proj = f['params/transformer.h.1.attn.c_proj.weight'].shape\n"
              "    a = f.attrs\n"
              "    print(w.shape[0], w.shape[1], w.dtype, a['format'], a['version'], a['kind'],\n"
-             "          a['has_weights'], a['dtype'], a['seed'], len(f['params']))\n"
+             "          a['has_weights'], a['dtype'], a['seed'], len(f['params']), qkv, proj)\n"
              "    open(sys.argv[2], 'w', encoding='utf-8').write(f['graph'].asstr()[()])\n");
   const std::string command =
       "/usr/bin/python3 " + script + " " + path + " " + graph_out + " > " + out + " 2>&1";
   const int rc = std::system(command.c_str());
   INFO("python output: " << read_text(out));
   REQUIRE(rc == 0);
-  CHECK(read_text(out) == "32 16 float32 strata-model 1 gpt 1 f32 9 28\n");
+  // HF's layouts: c_attn [H, 3H], c_proj [H, H] (H 16)
+  CHECK(read_text(out) == "32 16 float32 strata-model 1 gpt 1 f32 9 28 (16, 48) (16, 16)\n");
   CHECK(read_text(graph_out) == model.graph_json);
 }

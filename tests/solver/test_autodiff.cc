@@ -82,8 +82,17 @@ TEST_CASE("gradient rules produce the documented ops", "[ir][autodiff]") {
   CHECK(attr_str(sq, "equation") == "bast,batd->basd");
   CHECK(attr_float(sq, "alpha") == Approx(0.5));  // 1/sqrt(D), D = 8/2 = 4
   CHECK(attr_str(op_named(g, "h.0.attn.scores.grad_b"), "equation") == "basd,bast->batd");
-  // bias: reduce_sum keep 1; positions: reduce_sum keep 2; embedding: embedding_grad vocab V
+  // bias: reduce_sum keeping the bias's rank (1, or 3 for qkv's [3,A,D]); positions: keep 2;
+  // embedding: embedding_grad vocab V
   CHECK(attr_int(op_named(g, "h.0.mlp.fc_bias.grad_bias"), "keep") == 1);
+  const Op& qkv_bias = op_named(g, "h.0.attn.qkv_bias.grad_bias");
+  CHECK(attr_int(qkv_bias, "keep") == 3);
+  CHECK(g.tensor(qkv_bias.outputs[0]).shape == Shape{3, 2, 4});  // [3, A, D], A 2, D 4
+  // the factored matmuls' gradients are plain einsums of the same letters
+  CHECK(attr_str(op_named(g, "h.0.attn.qkv.grad_a"), "equation") == "bspad,kpad->bsk");
+  CHECK(attr_str(op_named(g, "h.0.attn.qkv.grad_b"), "equation") == "bsk,bspad->kpad");
+  CHECK(attr_str(op_named(g, "h.0.attn.proj.grad_a"), "equation") == "bsn,adn->bsad");
+  CHECK(attr_str(op_named(g, "h.0.attn.proj.grad_b"), "equation") == "bsad,bsn->adn");
   CHECK(attr_int(op_named(g, "embed.wpe.grad_table"), "keep") == 2);
   const Op& eg = op_named(g, "embed.wte.grad");
   CHECK(eg.kind == OpKind::kEmbeddingGrad);
@@ -95,12 +104,17 @@ TEST_CASE("gradient rules produce the documented ops", "[ir][autodiff]") {
   REQUIRE(lg.inputs.size() == 5);
   CHECK(lg.inputs[3] == fwd.at("h.0.ln_1:out1"));
   CHECK(g.tensor(lg.outputs[1]).name == "grad:transformer.h.0.ln_1.weight");
-  // split_heads <-> merge_heads with the same attributes
+  // split_heads <-> merge_heads with the same attributes; each gradient has the shape of the
+  // forward tensor it belongs to ([B,S,P,A,D] = [2,4,3,2,4] and [B,A,S,D] = [2,2,4,4])
   const Op& sg = op_named(g, "h.0.attn.split.grad");
   CHECK(sg.kind == OpKind::kMergeHeads);
   CHECK(sg.inputs.size() == 3);
   CHECK(attr_int(sg, "parts") == 3);
-  CHECK(op_named(g, "h.0.attn.merge.grad").kind == OpKind::kSplitHeads);
+  CHECK(g.tensor(sg.outputs[0]).shape == Shape{2, 4, 3, 2, 4});
+  const Op& mg = op_named(g, "h.0.attn.merge.grad");
+  CHECK(mg.kind == OpKind::kSplitHeads);
+  REQUIRE(mg.outputs.size() == 1);
+  CHECK(g.tensor(mg.outputs[0]).shape == Shape{2, 2, 4, 4});
   CHECK(op_named(g, "loss.grad").kind == OpKind::kCrossEntropyGrad);
   CHECK(op_named(g, "loss.grad").inputs[2] == tg.loss_grad);
 
@@ -180,13 +194,14 @@ TEST_CASE("execution order and optimizer ops", "[ir][autodiff]") {
   CHECK(op_named(g, "adamw:transformer.wte.weight").layer == 0);
   CHECK(op_named(g, "sumsq:transformer.h.1.mlp.c_fc.weight").layer == 2);
   CHECK(op_named(g, "adamw:transformer.ln_f.weight").layer == 3);
-  // state: m, v with the parameter's shape and dtype
+  // state: m, v with the parameter's shape, file shape (checkpoints) and dtype
   const TensorId w = fwd.at("transformer.h.0.attn.c_attn.weight");
   const std::vector<TensorId>& state = tg.state_of.at(w);
   REQUIRE(state.size() == 2);
   CHECK(g.tensor(state[0]).name == "adam_m:transformer.h.0.attn.c_attn.weight");
   CHECK(g.tensor(state[1]).name == "adam_v:transformer.h.0.attn.c_attn.weight");
-  CHECK(g.tensor(state[1]).shape == Shape{8, 24});
+  CHECK(g.tensor(state[1]).shape == Shape{8, 3, 2, 4});
+  CHECK(g.tensor(state[1]).file_shape == Shape{8, 24});
   CHECK(g.tensor(state[1]).role == TensorRole::kOptimizerState);
   // no_decay patterns
   CHECK(attr_float(op_named(g, "adamw:transformer.h.0.attn.c_attn.weight"), "weight_decay") == 0.1);

@@ -15,6 +15,8 @@ std::int64_t parameter_count(const Graph& g) {
   std::int64_t n = 0;
   for (TensorId id : g.tensors_with_role(TensorRole::kParameter)) {
     n += num_elements(g.tensor(id).shape);
+    // a file shape is a reshape: the same element count
+    CHECK(num_elements(file_shape_of(g.tensor(id))) == num_elements(g.tensor(id).shape));
   }
   return n;
 }
@@ -31,14 +33,25 @@ TEST_CASE("gpt builder names and shapes parameters as HF GPT-2", "[ir][gpt]") {
   GptConfig c;  // L=2, H=64, A=4, S=32, V=256
   const Graph g = build_gpt(c, 3);
   const auto shape = [&](const std::string& n) { return g.tensor(g.at(n)).shape; };
+  const auto file_shape = [&](const std::string& n) { return file_shape_of(g.tensor(g.at(n))); };
   CHECK(shape("transformer.wte.weight") == Shape{256, 64});
   CHECK(shape("transformer.wpe.weight") == Shape{32, 64});
   CHECK(shape("transformer.h.1.ln_1.weight") == Shape{64});
   CHECK(shape("transformer.h.1.ln_1.bias") == Shape{64});
-  CHECK(shape("transformer.h.1.attn.c_attn.weight") == Shape{64, 192});
-  CHECK(shape("transformer.h.1.attn.c_attn.bias") == Shape{192});
-  CHECK(shape("transformer.h.1.attn.c_proj.weight") == Shape{64, 64});
+  // attention parameters are factored by head (A = 4, D = 16); their files keep HF's shapes
+  CHECK(shape("transformer.h.1.attn.c_attn.weight") == Shape{64, 3, 4, 16});
+  CHECK(shape("transformer.h.1.attn.c_attn.bias") == Shape{3, 4, 16});
+  CHECK(shape("transformer.h.1.attn.c_proj.weight") == Shape{4, 16, 64});
   CHECK(shape("transformer.h.1.attn.c_proj.bias") == Shape{64});
+  CHECK(file_shape("transformer.h.1.attn.c_attn.weight") == Shape{64, 192});
+  CHECK(file_shape("transformer.h.1.attn.c_attn.bias") == Shape{192});
+  CHECK(file_shape("transformer.h.1.attn.c_proj.weight") == Shape{64, 64});
+  // every other parameter is stored as it is shaped
+  for (const char* n : {"transformer.wte.weight", "transformer.h.1.attn.c_proj.bias",
+                        "transformer.h.0.mlp.c_fc.weight", "transformer.ln_f.bias"}) {
+    CHECK(g.tensor(g.at(n)).file_shape.empty());
+    CHECK(file_shape(n) == shape(n));
+  }
   CHECK(shape("transformer.h.0.ln_2.weight") == Shape{64});
   CHECK(shape("transformer.h.0.mlp.c_fc.weight") == Shape{64, 256});
   CHECK(shape("transformer.h.0.mlp.c_fc.bias") == Shape{256});
@@ -93,6 +106,28 @@ TEST_CASE("gpt builder names and shapes parameters as HF GPT-2", "[ir][gpt]") {
   CHECK(attr_str(scores, "equation") == "basd,batd->bast");
   CHECK(attr_float(scores, "alpha") == Approx(1.0 / std::sqrt(16.0)));  // D = 64/4
   CHECK(g.tensor(scores.outputs[0]).shape == Shape{3, 4, 32, 32});
+  // attention with heads as dims of their own (B = 3, S = 32, A = 4, D = 16, H = 64)
+  const auto op_named = [&](const std::string& name) -> const Op& {
+    for (const Op& op : g.ops) {
+      if (op.name == name) return op;
+    }
+    FAIL("no op " << name);
+    return g.ops.front();
+  };
+  const Op& qkv = op_named("h.0.attn.qkv");
+  CHECK(attr_str(qkv, "equation") == "bsk,kpad->bspad");
+  CHECK(g.tensor(qkv.outputs[0]).shape == Shape{3, 32, 3, 4, 16});
+  const Op& split = op_named("h.0.attn.split");
+  CHECK(attr_int(split, "parts") == 3);
+  CHECK(attr_int(split, "heads") == 4);
+  REQUIRE(split.outputs.size() == 3);
+  for (TensorId t : split.outputs) CHECK(g.tensor(t).shape == Shape{3, 4, 32, 16});
+  const Op& merge = op_named("h.0.attn.merge");
+  CHECK(attr_int(merge, "parts") == 1);
+  CHECK(g.tensor(merge.outputs[0]).shape == Shape{3, 32, 4, 16});
+  const Op& proj = op_named("h.0.attn.proj");
+  CHECK(attr_str(proj, "equation") == "bsad,adn->bsn");
+  CHECK(g.tensor(proj.outputs[0]).shape == Shape{3, 32, 64});
   const Op& head = g.ops[g.ops.size() - 2];
   CHECK(attr_str(head, "equation") == "bsh,vh->bsv");
   CHECK(g.tensor(head.outputs[0]).shape == Shape{3, 32, 256});

@@ -1,5 +1,6 @@
-// Graph JSON: round trip of a GPT graph, the batch dim written as -1 and rebound on decoding,
-// and malformed inputs, each rejected with one std::invalid_argument line "graph JSON: ...".
+// Graph JSON: round trip of a GPT graph (file shapes included), the batch dim written as -1 and
+// rebound on decoding, and malformed inputs, each rejected with one std::invalid_argument line
+// "graph JSON: ...".
 // The last case mutates bytes of a valid text at random (a small in-test fuzzer).
 #include <catch2/catch.hpp>
 #include <functional>
@@ -35,6 +36,7 @@ void require_same(const Graph& a, const Graph& b) {
     CHECK(x.dtype == y.dtype);
     CHECK(x.role == y.role);
     CHECK(x.layer == y.layer);
+    CHECK(x.file_shape == y.file_shape);
   }
   REQUIRE(a.ops.size() == b.ops.size());
   for (std::size_t i = 0; i < a.ops.size(); ++i) {
@@ -98,7 +100,18 @@ TEST_CASE("graph JSON round trip", "[ir][json]") {
   CHECK(j["version"] == kGraphVersion);
   for (const json& t : j["tensors"]) {
     if (t["name"] == "tokens") CHECK(t["shape"] == json::array({-1, 4}));
+    // file_shape only where it differs from the shape (H 8, A 2, D 4)
+    if (t["name"] == "transformer.h.0.attn.c_attn.weight") {
+      CHECK(t["shape"] == json::array({8, 3, 2, 4}));
+      CHECK(t["file_shape"] == json::array({8, 24}));
+    }
+    if (t["name"] == "transformer.h.0.attn.c_proj.weight") {
+      CHECK(t["file_shape"] == json::array({8, 8}));
+    }
+    if (t["name"] == "transformer.wte.weight") CHECK_FALSE(t.contains("file_shape"));
   }
+  const Graph g3 = decode_graph_json(text, 3);
+  CHECK(g3.tensor(g3.at("transformer.h.0.attn.c_attn.bias")).file_shape == Shape{24});
   const Graph g5 = decode_graph_json(text, 5);
   CHECK(g5.tensor(g5.at("tokens")).shape == Shape{5, 4});
   CHECK(g5.tensor(g5.at("lm_head:out")).shape == Shape{5, 4, 16});
@@ -124,7 +137,9 @@ TEST_CASE("graph JSON rejects malformed content", "[ir][json]") {
                     StartsWith("graph JSON: malformed JSON"));
   require_rejected(json::array({1, 2}), "root must be an object");
   require_rejected(mutated([](json& j) { j["format"] = "strata-plan"; }), "format 'strata-plan'");
-  require_rejected(mutated([](json& j) { j["version"] = 2; }), "newer");
+  require_rejected(mutated([](json& j) { j["version"] = kGraphVersion + 1; }), "newer");
+  // version 1 packed heads into composite dims; its attention ops no longer infer
+  require_rejected(mutated([](json& j) { j["version"] = 1; }), "version 1 is older");
   require_rejected(mutated([](json& j) { j["version"] = "1"; }), "version must be an integer");
   require_rejected(mutated([](json& j) { j.erase("ops"); }), "missing field 'ops'");
   require_rejected(mutated([](json& j) { j["num_layers"] = 0; }), "num_layers");
@@ -159,6 +174,33 @@ TEST_CASE("graph JSON rejects malformed content", "[ir][json]") {
   require_rejected(
       mutated([](json& j) { tensor_named(j, "transformer.wte.weight")["dtype"] = "f8"; }),
       "unknown dtype 'f8'");
+  // file_shape: a reshape of the shape, positive dims, not on an input (its batch dim varies)
+  const std::string c_attn = "transformer.h.0.attn.c_attn.weight";  // [8, 3, 2, 4] = 192
+  require_rejected(mutated([&](json& j) {
+                     tensor_named(j, c_attn)["file_shape"] = json::array({8, 23});
+                   }),
+                   "tensor 'transformer.h.0.attn.c_attn.weight': " + c_attn +
+                       ": file_shape [8, 23] is not a reshape of shape [8, 3, 2, 4]");
+  require_rejected(mutated([&](json& j) {
+                     tensor_named(j, c_attn)["file_shape"] = json::array({-8, -24});
+                   }),
+                   "file_shape dim 0 = -8 outside");
+  require_rejected(mutated([&](json& j) {
+                     tensor_named(j, c_attn)["file_shape"] = json::array({0, 24});
+                   }),
+                   "file_shape dim 0 = 0 outside");
+  require_rejected(mutated([&](json& j) { tensor_named(j, c_attn)["file_shape"] = "8x24"; }),
+                   "file_shape must be an array");
+  require_rejected(mutated([&](json& j) { tensor_named(j, c_attn)["file_shape"] = json::array(); }),
+                   "file_shape is empty");
+  require_rejected(
+      mutated([&](json& j) {
+        tensor_named(j, c_attn)["file_shape"] = json::array({1, 1, 1, 1, 1, 1, 1, 1, 1, 192});
+      }),
+      "file_shape has more than 8 entries");
+  require_rejected(
+      mutated([](json& j) { tensor_named(j, "tokens")["file_shape"] = json::array({8}); }),
+      "tensor 'tokens': an input has no file_shape");
   require_rejected(
       mutated([](json& j) { op_named(j, "h.0.attn.split")["attrs"]["heads"] = json::array({2}); }),
       "attribute 'heads' must be an integer, a float or a string");

@@ -33,7 +33,9 @@ using Strings = std::vector<std::string>;
 }  // namespace
 
 TEST_CASE("operand_dims splits letters and groups", "[ir][index_map]") {
+  // No op kind uses a group any more (tensors have factored shapes), but it still parses.
   CHECK(operand_dims("bs(pad)") == Strings{"b", "s", "pad"});
+  CHECK(operand_dims("bspad") == Strings{"b", "s", "p", "a", "d"});
   CHECK(operand_dims("bsh") == Strings{"b", "s", "h"});
   CHECK(operand_dims("").empty());
   CHECK_THROWS_AS(operand_dims("bs(pa"), std::invalid_argument);
@@ -55,15 +57,18 @@ TEST_CASE("index maps of the GPT forward kinds", "[ir][index_map]") {
   CHECK(m.outputs == Strings{"bsh", "bs", "bs"});
   CHECK(m.normalized == "h");
   CHECK(m.reduced.empty());
+  // heads (a) are a dim of their own from c_attn to c_proj: tensor parallelism splits a
   m = index_map(g, op_named(g, "h.0.attn.qkv"));
-  CHECK(m.inputs == Strings{"bsk", "kn"});
-  CHECK(m.outputs == Strings{"bsn"});
+  CHECK(m.inputs == Strings{"bsk", "kpad"});
+  CHECK(m.outputs == Strings{"bspad"});
   CHECK(m.reduced == "k");
   m = index_map(g, op_named(g, "h.0.attn.qkv_bias"));
-  CHECK(m.inputs == Strings{"bsn", "n"});
+  CHECK(m.inputs == Strings{"bspad", "pad"});
+  CHECK(m.outputs == Strings{"bspad"});
   m = index_map(g, op_named(g, "h.0.attn.split"));
-  CHECK(m.inputs == Strings{"bs(pad)"});
+  CHECK(m.inputs == Strings{"bspad"});
   CHECK(m.outputs == Strings{"basd", "basd", "basd"});
+  CHECK(m.reduced.empty());  // p selects the output: in no output and not summed, never split
   m = index_map(g, op_named(g, "h.0.attn.scores"));
   CHECK(m.inputs == Strings{"basd", "batd"});
   CHECK(m.outputs == Strings{"bast"});
@@ -75,9 +80,16 @@ TEST_CASE("index maps of the GPT forward kinds", "[ir][index_map]") {
   CHECK(m.normalized == "t");
   m = index_map(g, op_named(g, "h.0.attn.ctx"));
   CHECK(m.reduced == "t");
-  m = index_map(g, op_named(g, "h.0.attn.merge"));
+  m = index_map(g, op_named(g, "h.0.attn.merge"));  // a pure permutation
   CHECK(m.inputs == Strings{"basd"});
-  CHECK(m.outputs == Strings{"bs(pad)"});
+  CHECK(m.outputs == Strings{"bsad"});
+  CHECK(m.reduced.empty());
+  m = index_map(g, op_named(g, "h.0.attn.proj"));
+  CHECK(m.inputs == Strings{"bsad", "adn"});
+  CHECK(m.outputs == Strings{"bsn"});
+  CHECK(m.reduced == "ad");
+  m = index_map(g, op_named(g, "h.0.attn.proj_bias"));
+  CHECK(m.inputs == Strings{"bsn", "n"});
   m = index_map(g, op_named(g, "h.0.mlp.residual"));
   CHECK(m.inputs == Strings{"bsh", "bsh"});
   m = index_map(g, op_named(g, "lm_head"));
@@ -98,6 +110,9 @@ TEST_CASE("index maps agree with every tensor of a training graph", "[ir][index_
   for (const Op& op : g.ops) {
     INFO("op " << op.name);
     const IndexMap m = index_map(g, op);
+    for (const auto* operands : {&m.inputs, &m.outputs}) {
+      for (const std::string& operand : *operands) CHECK(operand.find('(') == std::string::npos);
+    }
     REQUIRE(m.inputs.size() == op.inputs.size());
     REQUIRE(m.outputs.size() == op.outputs.size());
     std::map<std::string, std::int64_t> extent;  // one extent per single letter
@@ -107,7 +122,7 @@ TEST_CASE("index maps agree with every tensor of a training graph", "[ir][index_
       const Shape& shape = g.tensor(id).shape;
       REQUIRE(dims.size() == shape.size());
       for (std::size_t d = 0; d < dims.size(); ++d) {
-        if (dims[d].size() != 1) continue;  // composite: its factors are checked elsewhere
+        REQUIRE(dims[d].size() == 1);  // every dim is one whole index: no composite dims
         auto [it, fresh] = extent.emplace(dims[d], shape[d]);
         CHECK(it->second == shape[d]);
       }
@@ -134,11 +149,27 @@ TEST_CASE("index maps agree with every tensor of a training graph", "[ir][index_
       CHECK(m.gathered == "v");
       CHECK(m.reduced == "bs");
     }
-    if (op.name == "h.0.attn.qkv_bias.grad_bias") {  // reduce_sum keep 1: bsh -> h
+    if (op.name == "h.0.attn.proj_bias.grad_bias") {  // reduce_sum keep 1: bsh -> h
       const IndexMap m = index_map(g, op);
       CHECK(m.inputs == Strings{"bsh"});
       CHECK(m.outputs == Strings{"h"});
       CHECK(m.reduced == "bs");
+    }
+    if (op.name == "h.0.attn.qkv_bias.grad_bias") {  // keep 3, the bias [3,A,D]: bsijh -> ijh
+      const IndexMap m = index_map(g, op);
+      CHECK(m.inputs == Strings{"bsijh"});
+      CHECK(m.outputs == Strings{"ijh"});
+      CHECK(m.reduced == "bs");
+    }
+    if (op.name == "h.0.attn.split.grad") {  // merge_heads of 3 parts: "bspad" out
+      const IndexMap m = index_map(g, op);
+      CHECK(m.inputs == Strings{"basd", "basd", "basd"});
+      CHECK(m.outputs == Strings{"bspad"});
+    }
+    if (op.name == "h.0.attn.merge.grad") {  // split_heads of 1 part: "bsad" in
+      const IndexMap m = index_map(g, op);
+      CHECK(m.inputs == Strings{"bsad"});
+      CHECK(m.outputs == Strings{"basd"});
     }
     if (op.kind == OpKind::kAdamW && op.name == "adamw:transformer.wte.weight") {
       const IndexMap m = index_map(g, op);  // elementwise over [V, H]; norm_scale "c"

@@ -112,3 +112,22 @@ TEST_CASE("graph names tensors and outputs and rejects duplicates", "[ir][graph]
   CHECK(g.ops.size() == ops);
   CHECK(g.tensors_with_role(TensorRole::kParameter) == std::vector<TensorId>{w, lw, lb});
 }
+
+TEST_CASE("a file shape is a row-major reshape of the shape", "[ir][tensor]") {
+  Graph g;
+  // HF's c_attn [H, 3H] = [4, 12] held as [H, 3, A, D] = [4, 3, 2, 2]: 48 elements either way
+  const TensorId w =
+      g.add_tensor({"c_attn", {4, 3, 2, 2}, DType::kF32, TensorRole::kParameter, 1, {4, 12}});
+  CHECK(file_shape_of(g.tensor(w)) == Shape{4, 12});
+  CHECK(g.tensor(w).shape == Shape{4, 3, 2, 2});
+  const TensorId b = param(g, "bias", {12});  // no file shape: files store the shape
+  CHECK(g.tensor(b).file_shape.empty());
+  CHECK(file_shape_of(g.tensor(b)) == Shape{12});
+  // another element count, or a negative dim, is rejected and leaves the graph unchanged
+  CHECK_THROWS_WITH(
+      g.add_tensor({"bad", {4, 3, 2, 2}, DType::kF32, TensorRole::kParameter, 1, {4, 13}}),
+      Contains("bad") && Contains("file_shape [4, 13]") && Contains("[4, 3, 2, 2]"));
+  CHECK_THROWS_AS(g.add_tensor({"neg", {4, 3}, DType::kF32, TensorRole::kParameter, 1, {-4, -3}}),
+                  std::invalid_argument);
+  CHECK(g.tensors.size() == 2);
+}

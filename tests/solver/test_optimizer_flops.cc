@@ -88,9 +88,10 @@ TEST_CASE("GPT model FLOPs: formula by hand and against the graph", "[ir][flops]
   //   = 5.708e12 + 8.05e11 + 1.933e12 + ... = 7035156430848 (exact in double)
   CHECK(gpt_model_flops(8, 1024, 768, 12, 51200) == 7035156430848.0);
 
-  // Per block the forward matmuls are qkv 6BSH^2, scores 2BS^2H, ctx 2BS^2H, proj 2BSH^2,
-  // fc 8BSH^2, mlp proj 8BSH^2 = 24BSH^2 + 4BS^2H, plus the head 2BSHV; backward is twice
-  // forward, so 3 x forward matmul FLOPs is the formula exactly.
+  // Per block the forward matmuls are qkv 6BSH^2 (bsk,kpad->bspad: 2 B S H 3 A D, A D = H),
+  // scores 2BS^2H, ctx 2BS^2H, proj 2BSH^2 (bsad,adn->bsn), fc 8BSH^2, mlp proj 8BSH^2
+  // = 24BSH^2 + 4BS^2H, plus the head 2BSHV; backward is twice forward, so 3 x forward matmul
+  // FLOPs is the formula exactly: factoring the heads into dims of their own changes no total.
   GptConfig c;  // L=2, H=64, A=4, S=32, V=256
   const Graph fwd = build_gpt(c, 3);
   double matmul_fwd = 0;
@@ -98,6 +99,15 @@ TEST_CASE("GPT model FLOPs: formula by hand and against the graph", "[ir][flops]
     if (op.kind == OpKind::kMatMul) matmul_fwd += op_flops(fwd, op);
   }
   CHECK(3.0 * matmul_fwd == gpt_model_flops(3, 32, 64, 2, 256));
+  const auto flops_of = [&](const std::string& name) {
+    for (const Op& op : fwd.ops) {
+      if (op.name == name) return op_flops(fwd, op);
+    }
+    FAIL("no op " << name);
+    return 0.0;
+  };
+  CHECK(flops_of("h.0.attn.qkv") == 6.0 * 3 * 32 * 64 * 64);   // 6 B S H^2
+  CHECK(flops_of("h.0.attn.proj") == 2.0 * 3 * 32 * 64 * 64);  // 2 B S H^2
   const TrainingGraph tg = build_training_graph(fwd, fwd.at("loss"), OptimizerSpec{});
   double matmul_bwd = 0;
   for (const Op& op : tg.graph.ops) {

@@ -1,6 +1,7 @@
 // Shape inference of every op kind (op.h's conventions) and its error messages, which must name
 // the op, its kind and the offending shapes. Each graph is a handful of hand-made tensors:
-// B = 2 batch, S = 4 sequence, H = 6 hidden, V = 10 vocab, A = 3 heads, D = 2 head dim.
+// B = 2 batch, S = 4 sequence, H = 6 hidden, V = 10 vocab, A = 3 heads, D = 2 head dim, P = 3
+// parts (q, k, v); heads are dims of their own ([B,S,P,A,D]), as in the GPT builder.
 #include <catch2/catch.hpp>
 
 #include "solver/ir/shape_inference.h"
@@ -22,7 +23,9 @@ TEST_CASE("forward kinds infer their output shapes", "[ir][shape]") {
   const TensorId wte = param(g, "wte", {10, 6});
   const TensorId wpe = param(g, "wpe", {4, 6});
   const TensorId lw = param(g, "lw", {6}), lb = param(g, "lb", {6});
-  const TensorId w3 = param(g, "w3", {6, 18}), b3 = param(g, "b3", {18});
+  // c_attn factored by head: [H, P, A, D] = [6, 3, 3, 2], bias [3, 3, 2]; c_proj [A, D, H]
+  const TensorId w3 = param(g, "w3", {6, 3, 3, 2}), b3 = param(g, "b3", {3, 3, 2});
+  const TensorId wp = param(g, "wp", {3, 2, 6}), bp = param(g, "bp", {6});
 
   const TensorId e = apply(g, OpKind::kEmbedding, "emb", {tok, wte})[0];
   CHECK(shape_of(g, e) == Shape{2, 4, 6});  // [B,S] x [V,H] -> [B,S,H]
@@ -33,12 +36,13 @@ TEST_CASE("forward kinds infer their output shapes", "[ir][shape]") {
   CHECK(shape_of(g, ln[1]) == Shape{2, 4});  // mean: leading dims
   CHECK(shape_of(g, ln[2]) == Shape{2, 4});  // rstd
   CHECK(g.tensor(ln[1]).dtype == DType::kF32);
-  // bsk,kn->bsn: [2,4,6] x [6,18] -> [2,4,18]
-  const TensorId qkv = apply(g, OpKind::kMatMul, "qkv", {ln[0], w3}, eq("bsk,kn->bsn"))[0];
-  CHECK(shape_of(g, qkv) == Shape{2, 4, 18});
+  // bsk,kpad->bspad: [2,4,6] x [6,3,3,2] -> [2,4,3,3,2]
+  const TensorId qkv = apply(g, OpKind::kMatMul, "qkv", {ln[0], w3}, eq("bsk,kpad->bspad"))[0];
+  CHECK(shape_of(g, qkv) == Shape{2, 4, 3, 3, 2});
+  // the bias covers the trailing 3 dims
   const TensorId qb = apply(g, OpKind::kBiasAdd, "qkv_bias", {qkv, b3})[0];
-  CHECK(shape_of(g, qb) == Shape{2, 4, 18});
-  // 18 = P*A*D = 3*3*2 -> three [B,A,S,D] = [2,3,4,2]
+  CHECK(shape_of(g, qb) == Shape{2, 4, 3, 3, 2});
+  // [B,S,P,A,D] = [2,4,3,3,2] -> three [B,A,S,D] = [2,3,4,2]
   const auto qkvs = apply(g, OpKind::kSplitHeads, "split", {qb},
                           {{"parts", std::int64_t{3}}, {"heads", std::int64_t{3}}});
   REQUIRE(qkvs.size() == 3);
@@ -52,11 +56,15 @@ TEST_CASE("forward kinds infer their output shapes", "[ir][shape]") {
   CHECK(shape_of(g, pr) == Shape{2, 3, 4, 4});
   const TensorId ctx = apply(g, OpKind::kMatMul, "ctx", {pr, qkvs[2]}, eq("bast,batd->basd"))[0];
   CHECK(shape_of(g, ctx) == Shape{2, 3, 4, 2});
-  // merge: [2,3,4,2] -> [B,S,A*D] = [2,4,6]
+  // merge, one part: [B,A,S,D] = [2,3,4,2] -> [B,S,A,D] = [2,4,3,2]
   const TensorId mg = apply(g, OpKind::kMergeHeads, "merge", {ctx},
                             {{"parts", std::int64_t{1}}, {"heads", std::int64_t{3}}})[0];
-  CHECK(shape_of(g, mg) == Shape{2, 4, 6});
-  const TensorId r = apply(g, OpKind::kAdd, "res", {x, mg})[0];
+  CHECK(shape_of(g, mg) == Shape{2, 4, 3, 2});
+  // bsad,adn->bsn: [2,4,3,2] x [3,2,6] -> [2,4,6]
+  const TensorId pr2 = apply(g, OpKind::kMatMul, "proj", {mg, wp}, eq("bsad,adn->bsn"))[0];
+  CHECK(shape_of(g, pr2) == Shape{2, 4, 6});
+  const TensorId pb = apply(g, OpKind::kBiasAdd, "proj_bias", {pr2, bp})[0];
+  const TensorId r = apply(g, OpKind::kAdd, "res", {x, pb})[0];
   const TensorId ge = apply(g, OpKind::kGelu, "gelu", {r})[0];
   CHECK(shape_of(g, ge) == Shape{2, 4, 6});
   // bsh,vh->bsv: [2,4,6] x [10,6] -> [2,4,10]
@@ -94,6 +102,22 @@ TEST_CASE("backward and optimizer kinds infer their output shapes", "[ir][shape]
   CHECK(shape_of(g, apply(g, OpKind::kSoftmaxGrad, "sg", {x, dy})[0]) == Shape{2, 4, 6});
   const TensorId sq = activation(g, "sq", {3, 4, 4});
   CHECK(shape_of(g, apply(g, OpKind::kCausalMaskGrad, "cg", {sq})[0]) == Shape{3, 4, 4});
+  // split's gradient merges P = 3 parts [B,A,S,D] = [2,3,4,2] into [B,S,P,A,D] = [2,4,3,3,2];
+  // merge's (P = 1) splits [B,S,A,D] back into one [B,A,S,D]
+  const TensorId part = activation(g, "part", {2, 3, 4, 2});
+  const Attrs three = {{"parts", std::int64_t{3}}, {"heads", std::int64_t{3}}};
+  const Attrs one = {{"parts", std::int64_t{1}}, {"heads", std::int64_t{3}}};
+  const TensorId m3 = apply(g, OpKind::kMergeHeads, "m3", {part, part, part}, three)[0];
+  CHECK(shape_of(g, m3) == Shape{2, 4, 3, 3, 2});
+  CHECK(shape_of(g, apply(g, OpKind::kSplitHeads, "s3", {m3}, three)[1]) == Shape{2, 3, 4, 2});
+  const TensorId m1 = apply(g, OpKind::kMergeHeads, "m1", {part}, one)[0];
+  CHECK(shape_of(g, m1) == Shape{2, 4, 3, 2});
+  const auto s1p = apply(g, OpKind::kSplitHeads, "s1", {m1}, one);
+  REQUIRE(s1p.size() == 1);
+  CHECK(shape_of(g, s1p[0]) == Shape{2, 3, 4, 2});
+  // reduce_sum keeping a factored bias's rank: [2,4,3,3,2] -> [3,3,2]
+  CHECK(shape_of(g, apply(g, OpKind::kReduceSum, "r3", {m3}, {{"keep", std::int64_t{3}}})[0]) ==
+        Shape{3, 3, 2});
   const TensorId logits = activation(g, "logits", {2, 4, 10});
   CHECK(shape_of(g, apply(g, OpKind::kCrossEntropyGrad, "ceg", {logits, tok, dloss})[0]) ==
         Shape{2, 4, 10});
@@ -145,10 +169,16 @@ TEST_CASE("shape errors name the op, the kind and the shapes", "[ir][shape]") {
   CHECK_THROWS_WITH(
       apply(g, OpKind::kMatMul, "mm7", {x64, w}, {{"equation", std::string("bsk,kn->bsn")}}),
       Contains("dtype"));
-  // bias of the wrong length
+  // bias of the wrong length; a bias of higher rank than x; a factored bias that does not
+  // match x's trailing dims
   CHECK_THROWS_WITH(
       apply(g, OpKind::kBiasAdd, "h.0.attn.qkv_bias", {x, b7}),
       Contains("op h.0.attn.qkv_bias (bias_add)") && Contains("[256]") && Contains("[7]"));
+  CHECK_THROWS_WITH(apply(g, OpKind::kBiasAdd, "bias_rank", {b7, w}),
+                    Contains("op bias_rank (bias_add)") && Contains("rank >= 2"));
+  const TensorId b35 = param(g, "b35", {3, 5});
+  CHECK_THROWS_WITH(apply(g, OpKind::kBiasAdd, "bias2", {sq, b35}),
+                    Contains("op bias2 (bias_add)") && Contains("must be [4, 5], got [3, 5]"));
   // layernorm weight of the wrong length
   CHECK_THROWS_WITH(apply(g, OpKind::kLayerNorm, "ln", {x, h6, h6}),
                     Contains("op ln (layernorm)") && Contains("weight") && Contains("[6]"));
@@ -160,11 +190,22 @@ TEST_CASE("shape errors name the op, the kind and the shapes", "[ir][shape]") {
   // position table must be [S, H]
   CHECK_THROWS_WITH(apply(g, OpKind::kPositionEmbedding, "pos", {x, w}),
                     Contains("op pos (position_embedding)") && Contains("[4, 256]"));
-  // split heads: 256 not divisible by 3*5; zero heads never divides
+  // split heads: a packed [B,S,P*A*D] input is no longer read (heads are dims of their own);
+  // parts and heads must match dims 2 and 3 of [B,S,P,A,D]; zero heads is out of range
   CHECK_THROWS_WITH(apply(g, OpKind::kSplitHeads, "split", {x},
                           {{"parts", std::int64_t{3}}, {"heads", std::int64_t{5}}}),
-                    Contains("op split (split_heads)") && Contains("not divisible"));
-  CHECK_THROWS_WITH(apply(g, OpKind::kSplitHeads, "split0", {x},
+                    Contains("op split (split_heads)") && Contains("must have rank 5"));
+  const TensorId qkv5 = activation(g, "qkv5", {2, 4, 3, 5, 8});
+  CHECK_THROWS_WITH(apply(g, OpKind::kSplitHeads, "split_p", {qkv5},
+                          {{"parts", std::int64_t{2}}, {"heads", std::int64_t{5}}}),
+                    Contains("op split_p (split_heads)") && Contains("parts = 2"));
+  CHECK_THROWS_WITH(apply(g, OpKind::kSplitHeads, "split_a", {qkv5},
+                          {{"parts", std::int64_t{3}}, {"heads", std::int64_t{4}}}),
+                    Contains("op split_a (split_heads)") && Contains("heads = 4"));
+  CHECK_THROWS_WITH(apply(g, OpKind::kSplitHeads, "split1", {qkv5},
+                          {{"parts", std::int64_t{1}}, {"heads", std::int64_t{5}}}),
+                    Contains("must have rank 4"));
+  CHECK_THROWS_WITH(apply(g, OpKind::kSplitHeads, "split0", {qkv5},
                           {{"parts", std::int64_t{3}}, {"heads", std::int64_t{0}}}),
                     Contains("heads"));
   CHECK_THROWS_WITH(apply(g, OpKind::kMergeHeads, "merge", {sq, sq},

@@ -1,9 +1,9 @@
-// IntraStageCostModel (stage_cost.h): GPT stage costs composed from cached per-layer intra-op
-// ILPs, solved on a 3-block template training graph per micro-batch size (layers 0 embedding,
-// 1..3 blocks, 4 head; the middle block 2 has a block on either side, like any block of a
-// range). Pure C++, deterministic.
+// IntraStageCostModel (stage_cost.h): GPT stage costs from cached whole-range intra-op ILPs on
+// template GPTs of 1 .. max_whole_blocks + 1 blocks, extrapolated linearly in the number of
+// blocks beyond that, plus the boundary transfer. Pure C++, deterministic.
 #include "solver/inter/stage_cost.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "solver/cost/cost_model.h"
@@ -11,45 +11,50 @@
 namespace strata::solver {
 namespace {
 
-constexpr std::int64_t kTemplateBlocks = 3;
-
-// Layer range of piece p in the template: embedding [0,1), middle block [2,3), head [4,5).
-std::pair<std::int64_t, std::int64_t> piece_range(int piece) {
-  if (piece == 0) return {0, 1};
-  if (piece == 1) return {2, 3};
-  return {kTemplateBlocks + 1, kTemplateBlocks + 2};
+bool solved(const IntraResult& r) {
+  return r.status == SolveStatus::kOptimal || r.status == SolveStatus::kFeasible;
 }
 
 }  // namespace
 
 IntraStageCostModel::IntraStageCostModel(const GptConfig& model, const OptimizerSpec& optimizer,
                                          const ClusterSpec& cluster, std::int64_t global_batch,
-                                         IntraOptions base)
-    : model_(model), optimizer_(optimizer), cluster_(cluster), global_batch_(global_batch),
-      base_(std::move(base)) {
+                                         IntraOptions base, std::int64_t max_whole_blocks)
+    : model_(model),
+      optimizer_(optimizer),
+      cluster_(cluster),
+      global_batch_(global_batch),
+      base_(std::move(base)),
+      max_whole_blocks_(max_whole_blocks) {
   validate(model_);
   validate(cluster_);
   if (global_batch_ < 1) {
     throw std::invalid_argument("IntraStageCostModel: global_batch must be >= 1");
   }
+  if (max_whole_blocks_ < 1) {
+    throw std::invalid_argument("IntraStageCostModel: max_whole_blocks must be >= 1");
+  }
 }
 
-const TrainingGraph& IntraStageCostModel::template_graph(std::int64_t micro_batch_size) {
-  auto it = templates_.find(micro_batch_size);
+const TrainingGraph& IntraStageCostModel::template_graph(std::int64_t micro_batch_size,
+                                                         std::int64_t blocks) {
+  const auto key = std::make_pair(micro_batch_size, blocks);
+  auto it = templates_.find(key);
   if (it == templates_.end()) {
     GptConfig c = model_;
-    c.layers = kTemplateBlocks;
+    c.layers = blocks;
     Graph g = build_gpt(c, micro_batch_size);
     const TensorId loss = g.at("loss");
-    it = templates_.emplace(micro_batch_size, build_training_graph(g, loss, optimizer_)).first;
+    it = templates_.emplace(key, build_training_graph(g, loss, optimizer_)).first;
   }
   return it->second;
 }
 
-IntraResult IntraStageCostModel::solve_piece(int piece, const StageCandidate& c,
-                                             double budget_bytes) {
-  const Key key{piece, c.micro_batch_size, c.group, c.submesh.hosts, c.submesh.devices,
-                c.mesh.d0, c.mesh.d1, c.recompute, budget_bytes};
+IntraResult IntraStageCostModel::solve_range(bool embedding, std::int64_t blocks, bool head,
+                                             const StageCandidate& c, double budget_bytes) {
+  const Key key{
+      embedding,         blocks,    head,      c.micro_batch_size, c.group,     c.submesh.hosts,
+      c.submesh.devices, c.mesh.d0, c.mesh.d1, c.recompute,        budget_bytes};
   const auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   StagePlacement placement;
@@ -61,8 +66,11 @@ IntraResult IntraStageCostModel::solve_piece(int piece, const StageCandidate& c,
   options.micro_batches = global_batch_ / c.micro_batch_size;
   options.recompute = c.recompute;
   options.memory_budget_bytes = budget_bytes;
-  const auto [begin, end] = piece_range(piece);
-  IntraResult r = solve_intra_op(template_graph(c.micro_batch_size), begin, end, cluster_,
+  // Template of max(blocks, 1) blocks: layers 0 embedding, 1..n blocks, n+1 head.
+  const std::int64_t n = std::max<std::int64_t>(blocks, 1);
+  const std::int64_t begin = embedding ? 0 : (blocks == 0 ? n + 1 : 1);
+  const std::int64_t end = head ? n + 2 : (blocks == 0 ? 1 : n + 1);
+  IntraResult r = solve_intra_op(template_graph(c.micro_batch_size, n), begin, end, cluster_,
                                  placement, options);
   ++ilp_solves_;
   cache_.emplace(key, r);
@@ -71,7 +79,7 @@ IntraResult IntraStageCostModel::solve_piece(int piece, const StageCandidate& c,
 
 std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidate& c) {
   if (c.micro_batch_size < 1 || global_batch_ % c.micro_batch_size != 0) return std::nullopt;
-  if (c.mesh.d0 * c.mesh.d1 != c.submesh.size() || c.mesh.d0 < 1 || c.mesh.d1 < 1) {
+  if (c.mesh.d0 < 1 || c.mesh.d1 < 1 || c.mesh.d0 * c.mesh.d1 != c.submesh.size()) {
     return std::nullopt;
   }
   if (c.group < 0 || c.group >= static_cast<std::int64_t>(cluster_.groups.size())) {
@@ -82,43 +90,42 @@ std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidat
     return std::nullopt;
   }
   const bool embed = c.layer_begin == 0, head = c.layer_end == L + 2;
-  const std::int64_t blocks = std::min(c.layer_end, L + 1) - std::max<std::int64_t>(c.layer_begin, 1);
-  const std::int64_t count[3] = {embed ? 1 : 0, std::max<std::int64_t>(blocks, 0), head ? 1 : 0};
+  const std::int64_t k = std::max<std::int64_t>(
+      0, std::min(c.layer_end, L + 1) - std::max<std::int64_t>(c.layer_begin, 1));
   const HostGroup& group = cluster_.groups[static_cast<std::size_t>(c.group)];
   const double capacity =
       base_.memory_budget_bytes > 0 ? base_.memory_budget_bytes : group.device.memory_bytes;
-
-  // Unconstrained pieces first (budget 0 = the device's capacity per piece; see the header).
-  IntraResult parts[3];
-  double memory[3] = {0, 0, 0}, total = 0;
-  for (int p = 0; p < 3; ++p) {
-    if (count[p] == 0) continue;
-    parts[p] = solve_piece(p, c, 0);
-    if (parts[p].status != SolveStatus::kOptimal && parts[p].status != SolveStatus::kFeasible) {
-      return std::nullopt;
+  const std::int64_t K = max_whole_blocks_;
+  const bool exact = k <= K + 1;
+  const auto estimate = [&](double budget_per_block) -> std::optional<StageEstimate> {
+    const auto budget = [&](std::int64_t blocks) {
+      return budget_per_block > 0
+                 ? budget_per_block * static_cast<double>(std::max<std::int64_t>(blocks, 1))
+                 : 0.0;
+    };
+    StageEstimate e;
+    if (exact) {
+      const IntraResult r = solve_range(embed, k, head, c, budget(k));
+      if (!solved(r)) return std::nullopt;
+      e = {r.time_per_microbatch_s, r.tail_s, r.static_memory_bytes, r.activation_memory_bytes};
+      return e;
     }
-    memory[p] = static_cast<double>(count[p]) *
-                (parts[p].static_memory_bytes + parts[p].activation_memory_bytes);
-    total += memory[p];
-  }
-  if (capacity > 0 && total > capacity) {
-    for (int p = 0; p < 3; ++p) {
-      if (count[p] == 0) continue;
-      const double share = capacity * memory[p] / total / static_cast<double>(count[p]);
-      parts[p] = solve_piece(p, c, share);
-      if (parts[p].status != SolveStatus::kOptimal && parts[p].status != SolveStatus::kFeasible) {
-        return std::nullopt;
-      }
-    }
-  }
-  StageEstimate e;
-  for (int p = 0; p < 3; ++p) {
-    if (count[p] == 0) continue;
-    const double n = static_cast<double>(count[p]);
-    e.time_per_microbatch_s += n * parts[p].time_per_microbatch_s;
-    e.tail_s += n * parts[p].tail_s;
-    e.static_memory_bytes += n * parts[p].static_memory_bytes;
-    e.activation_memory_bytes += n * parts[p].activation_memory_bytes;
+    const IntraResult a = solve_range(embed, K, head, c, budget(K));
+    const IntraResult b = solve_range(embed, K + 1, head, c, budget(K + 1));
+    if (!solved(a) || !solved(b)) return std::nullopt;
+    const double x = static_cast<double>(k - K);
+    const auto lin = [x](double ya, double yb) { return ya + x * (yb - ya); };
+    e.time_per_microbatch_s = lin(a.time_per_microbatch_s, b.time_per_microbatch_s);
+    e.tail_s = lin(a.tail_s, b.tail_s);
+    e.static_memory_bytes = lin(a.static_memory_bytes, b.static_memory_bytes);
+    e.activation_memory_bytes = lin(a.activation_memory_bytes, b.activation_memory_bytes);
+    return e;
+  };
+  std::optional<StageEstimate> e = estimate(0);
+  if (!e) return std::nullopt;
+  if (capacity > 0 && e->static_memory_bytes + e->activation_memory_bytes > capacity) {
+    e = estimate(capacity / static_cast<double>(std::max<std::int64_t>(k, 1)));
+    if (!e) return std::nullopt;
   }
   if (!head) {  // boundary activation forward + its gradient back
     const double bytes = static_cast<double>(c.micro_batch_size * model_.seq_len * model_.hidden) *
@@ -127,9 +134,32 @@ std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidat
     const LinkSpec& link = whole_hosts ? cluster_.inter_host : group.intra_host;
     const double per_sender =
         bytes / static_cast<double>(whole_hosts ? c.submesh.hosts : c.submesh.size());
-    e.time_per_microbatch_s += 2 * collective_time_s(Collective::kP2P, per_sender, 2, link);
+    e->time_per_microbatch_s += 2 * collective_time_s(Collective::kP2P, per_sender, 2, link);
   }
   return e;
+}
+
+std::string IntraStageCostModel::describe(const StageCandidate& c) {
+  if (!(*this)(c)) return "";
+  const std::int64_t L = model_.layers;
+  const bool embed = c.layer_begin == 0, head = c.layer_end == L + 2;
+  const std::int64_t k = std::max<std::int64_t>(
+      0, std::min(c.layer_end, L + 1) - std::max<std::int64_t>(c.layer_begin, 1));
+  const std::int64_t blocks = std::min(k, max_whole_blocks_ + 1);
+  IntraResult r = solve_range(embed, blocks, head, c, 0);
+  const double capacity =
+      base_.memory_budget_bytes > 0
+          ? base_.memory_budget_bytes
+          : cluster_.groups[static_cast<std::size_t>(c.group)].device.memory_bytes;
+  const double scale = static_cast<double>(std::max<std::int64_t>(k, 1)) /
+                       static_cast<double>(std::max<std::int64_t>(blocks, 1));
+  if (capacity > 0 && k > blocks &&
+      scale * (r.static_memory_bytes + r.activation_memory_bytes) > capacity) {
+    r = solve_range(embed, blocks, head, c,
+                    capacity / static_cast<double>(std::max<std::int64_t>(k, 1)) *
+                        static_cast<double>(std::max<std::int64_t>(blocks, 1)));
+  }
+  return r.summary;
 }
 
 StageCostFn IntraStageCostModel::as_function(std::shared_ptr<IntraStageCostModel> model) {

@@ -19,28 +19,31 @@
 
 namespace strata::solver {
 
-// Composition (exactness argument): a stage of layers [b, e) of GPT (0 embedding, 1..L blocks,
-// L+1 head) costs
-//   E [b == 0] + k x M + H [e == L + 2],   k = blocks in the range,
-// where E, M and H are the intra-op optima of the embedding layer, one block and the head
-// layer, each solved alone (tensors entering or leaving the piece free, as at a stage boundary).
-// Each piece's ILP is a relaxation of that piece inside the whole-range ILP (the seams between
-// pieces, i.e. the residual stream and its gradient, are priced there and free here), so the
-// composition is a lower bound of the whole-range optimum, and equal to it when the pieces'
-// plans agree on the residual stream's layout at the seams (data parallel, Megatron: the test
-// checks a case). Memory and the tail add up the same way. When the composed memory (one
-// micro-batch of activations) exceeds the device, the pieces are re-solved with budgets in
-// proportion to their unconstrained memory. Sending the boundary activation [b, S, H] forward
-// and its gradient back (2 p2p transfers per micro-batch, over the inter-host link when the
-// sub-mesh fills whole hosts, else over the intra-host link; each device sends its shard,
-// through the host's link for inter-host) is added to every stage but the last.
+// How a stage of layers [b, e) of GPT (0 embedding, 1..L blocks, L+1 head) is priced. Its cost
+// depends only on (embedding in it, k = blocks in it, head in it, micro-batch size, placement,
+// logical mesh, recomputation), the key of the cache. For k <= max_whole_blocks + 1 the whole
+// range is one intra-op ILP (exact), on a template GPT of k blocks. Longer ranges extrapolate
+// from the two largest exact ones, K = max_whole_blocks:
+//   t(k) = t(K) + (k - K) (t(K + 1) - t(K))       (time, tail, static and activation memory)
+// The marginal block t(K+1) - t(K) is priced inside a whole-range ILP, seams (the residual
+// stream and its gradient between blocks) included, so this is exact whenever the optimal plan
+// of a range is periodic in its middle blocks (every block planned alike: data parallel,
+// Megatron, ...); the test checks a case. (Summing blocks solved alone is not: a block alone
+// takes its input in any layout for free, and the sum undercuts the whole range by 2-40% on
+// small GPTs.) Memory: when the (extrapolated) stage exceeds the device with one micro-batch of
+// activations, the exact ranges are re-solved with budget capacity x K' / k (K' their blocks).
+// Sending the boundary activation [b, S, H] forward and its gradient back (2 p2p transfers per
+// micro-batch) is added to every stage but the last: over the inter-host link when the
+// sub-mesh fills whole hosts (the next stage is then on another host), else over the
+// intra-host link; each device sends its shard, through its host's link for inter-host.
 class IntraStageCostModel {
  public:
   // global_batch: sequences per iteration (B = global_batch / micro_batch_size micro-batches).
   // base: options for every solve (solver, dtype, restrict_to; micro_batches, recompute and the
   // memory budget are set per candidate). Throws std::invalid_argument on a bad model or batch.
   IntraStageCostModel(const GptConfig& model, const OptimizerSpec& optimizer,
-                      const ClusterSpec& cluster, std::int64_t global_batch, IntraOptions base);
+                      const ClusterSpec& cluster, std::int64_t global_batch, IntraOptions base,
+                      std::int64_t max_whole_blocks = 1);
 
   // nullopt: the micro-batch size does not divide the global batch, the mesh does not match the
   // sub-mesh, or the intra-op pass finds no (memory-feasible) plan.
@@ -49,24 +52,32 @@ class IntraStageCostModel {
   // A StageCostFn sharing this model (and its cache).
   static StageCostFn as_function(std::shared_ptr<IntraStageCostModel> model);
 
-  std::int64_t ilp_solves() const { return ilp_solves_; }  // distinct pieces solved so far
+  std::int64_t ilp_solves() const { return ilp_solves_; }  // distinct ranges solved so far
 
-  // One piece alone: 0 = embedding, 1 = block, 2 = head (tests compare the composition with
-  // solve_intra_op on a whole range).
-  IntraResult solve_piece(int piece, const StageCandidate& candidate, double budget_bytes);
+  // The intra-op summary ("dp2 x tp4", intra_pass.h) of the range that prices the candidate (the
+  // candidate's own range, or the largest exact one when extrapolated; the memory-budgeted
+  // solve when the unconstrained one does not fit). "" when the candidate is invalid.
+  std::string describe(const StageCandidate& candidate);
+
+  // The exact intra-op solve of a range (embedding?, `blocks` blocks, head?) for the candidate's
+  // micro-batch size, placement, mesh and recomputation (cached); budget 0 = the device's.
+  IntraResult solve_range(bool embedding, std::int64_t blocks, bool head,
+                          const StageCandidate& candidate, double budget_bytes);
 
  private:
-  const TrainingGraph& template_graph(std::int64_t micro_batch_size);
+  const TrainingGraph& template_graph(std::int64_t micro_batch_size, std::int64_t blocks);
 
   GptConfig model_;
   OptimizerSpec optimizer_;
   ClusterSpec cluster_;
   std::int64_t global_batch_ = 1;
   IntraOptions base_;
-  std::map<std::int64_t, TrainingGraph> templates_;  // per micro-batch size: 3 blocks
-  // (piece, mbs, group, hosts, devices, d0, d1, recompute, budget) -> result
-  using Key = std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, std::int64_t, bool, double>;
+  std::int64_t max_whole_blocks_ = 1;
+  // per (micro-batch size, blocks): the training graph of a GPT with that many blocks
+  std::map<std::pair<std::int64_t, std::int64_t>, TrainingGraph> templates_;
+  // (embedding, blocks, head, mbs, group, hosts, devices, d0, d1, recompute, budget) -> result
+  using Key = std::tuple<bool, std::int64_t, bool, std::int64_t, std::int64_t, std::int64_t,
+                         std::int64_t, std::int64_t, std::int64_t, bool, double>;
   std::map<Key, IntraResult> cache_;
   std::int64_t ilp_solves_ = 0;
 };

@@ -1,0 +1,111 @@
+// Memory model of the intra-op pass: which tensors of a stage occupy device memory, per device,
+// as sharded by the chosen strategies (DESIGN.md sections 3 and 5). Static bytes (parameters,
+// gradients, optimizer state, and with recomputation the working set of one recomputed forward)
+// plus stored activations of one micro-batch (the DP multiplies those by the in-flight count).
+// Transient buffers (a ZeRO parameter gathered for one op, resharding scratch) are not counted.
+// Pure C++.
+#include "solver/intra/intra_model.h"
+
+namespace strata::solver::detail {
+namespace {
+
+bool is_update(OpKind kind) { return kind == OpKind::kAdamW || kind == OpKind::kSgd; }
+bool is_16bit(const std::string& dtype) { return dtype == "bf16" || dtype == "f16"; }
+
+}  // namespace
+
+// Terms (bytes per device; "local" = elements of the shard the strategy's layout gives):
+//  (m1) a parameter updated in the stage (its optimizer op with k state tensors, k = 2 AdamW,
+//       1 SGD), in its storage layout (the update's input 0; p, g and the state share it):
+//         16-bit compute:  local x (4 master + 4 gradient + 4k state + 2 compute copy)
+//         else:            local x e (1 + 1 + k), e = bytes of the parameter's dtype
+//       keep_gathered_params (ZeRO-2): the split storage holds master, gradient and state
+//       (4 + 4 + 4k, or e (1 + k)), and a whole compute copy (2, or e) is kept gathered.
+//  (m2) a parameter read in the stage but updated elsewhere (GPT's tied wte in the head stage):
+//       a copy and its gradient, 2e per element, in the first reader's input layout.
+//  (m3) a forward output read by a backward op of the stage: stored for the backward pass (a
+//       tensor only the next stage's backward reads is stored there, by m4), in the layout
+//       its producer makes it (one micro-batch). With recomputation it is not kept between
+//       forward and backward but exists once while the stage recomputes: static, not activation.
+//  (m4) a stage input (activation from the previous stage, dataset tokens and targets) read by
+//       a backward op of the stage, or by any op when recomputing: stored per micro-batch, in the
+//       layout of its first reader in the stage.
+void add_memory_terms(StageModel& m, bool recompute, bool keep_gathered_params) {
+  const Graph& g = *m.graph;
+  const bool half = is_16bit(m.dtype);
+  // Readers of every tensor, across the whole graph, and the stage's own products.
+  std::map<TensorId, std::vector<OpId>> readers;
+  for (std::size_t o = 0; o < g.ops.size(); ++o) {
+    for (TensorId t : g.ops[o].inputs) readers[t].push_back(static_cast<OpId>(o));
+  }
+  std::map<TensorId, StageOpIdx> made_in_stage;
+  std::map<TensorId, StageOpIdx> update_of_param;
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
+    for (TensorId t : op.outputs) made_in_stage[t] = static_cast<StageOpIdx>(i);
+    if (is_update(op.kind)) update_of_param[op.inputs.at(0)] = static_cast<StageOpIdx>(i);
+  }
+  const auto read_by_backward = [&](TensorId t, bool stage_only) {
+    const auto it = readers.find(t);
+    if (it == readers.end()) return false;
+    for (OpId o : it->second) {
+      if (g.ops[static_cast<std::size_t>(o)].phase != OpPhase::kBackward) continue;
+      if (!stage_only || m.index_of.count(o)) return true;
+    }
+    return false;
+  };
+
+  std::map<TensorId, bool> seen_input;  // (m2), (m4): first reader only
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const auto si = static_cast<StageOpIdx>(i);
+    const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
+    if (is_update(op.kind)) {  // (m1)
+      const Tensor& p = g.tensor(op.inputs.at(0));
+      const double e = static_cast<double>(dtype_size_bytes(p.dtype));
+      const double k = static_cast<double>(op.inputs.size()) - 3;  // p, g, state..., scale
+      if (!keep_gathered_params) {
+        m.memory.push_back({si, false, 0, op.inputs[0], half ? 10 + 4 * k : e * (2 + k), false});
+      } else {
+        m.memory.push_back({si, false, 0, op.inputs[0], half ? 8 + 4 * k : e * (1 + k), false});
+        m.memory.push_back({si, false, 0, op.inputs[0], half ? 2 : e, false, true});
+      }
+      continue;
+    }
+    if (op.phase != OpPhase::kForward) continue;
+    for (std::size_t j = 0; j < op.outputs.size(); ++j) {  // (m3)
+      const TensorId t = op.outputs[j];
+      if (!read_by_backward(t, true)) continue;
+      const double e = static_cast<double>(dtype_size_bytes(g.tensor(t).dtype));
+      m.memory.push_back({si, true, static_cast<int>(j), t, e, !recompute});
+    }
+    for (std::size_t k = 0; k < op.inputs.size(); ++k) {
+      const TensorId t = op.inputs[k];
+      if (made_in_stage.count(t) || seen_input.count(t)) continue;
+      const Tensor& tensor = g.tensor(t);
+      const double e = static_cast<double>(dtype_size_bytes(tensor.dtype));
+      if (tensor.role == TensorRole::kParameter) {  // (m2)
+        if (update_of_param.count(t)) continue;
+        seen_input[t] = true;
+        m.memory.push_back({si, false, static_cast<int>(k), t, 2 * e, false, false, true});
+      } else if (tensor.role == TensorRole::kActivation || tensor.role == TensorRole::kInput) {
+        seen_input[t] = true;  // (m4)
+        if (recompute || read_by_backward(t, true)) {
+          m.memory.push_back({si, false, static_cast<int>(k), t, e, true});
+        }
+      }
+    }
+  }
+}
+
+double memory_bytes(const StageModel& m, const MemoryTerm& t, StrategyIdx s) {
+  const Tensor& tensor = m.graph->tensor(t.tensor);
+  if (t.full) return static_cast<double>(num_elements(tensor.shape)) * t.bytes_per_element;
+  const Strategy& st =
+      m.ops[static_cast<std::size_t>(t.op)].strategies[static_cast<std::size_t>(s)];
+  const Layout& layout = t.output ? st.outputs.at(static_cast<std::size_t>(t.slot))
+                                  : st.inputs.at(static_cast<std::size_t>(t.slot));
+  return static_cast<double>(num_elements(local_shape(tensor.shape, layout, m.mesh))) *
+         t.bytes_per_element;
+}
+
+}  // namespace strata::solver::detail

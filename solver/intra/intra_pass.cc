@@ -1,0 +1,928 @@
+// solve_intra_op (intra_pass.h): builds the stage's cost model from strategies, the cost model
+// and THE resharding function, lowers it to the ILP of ilp.h (written out below), solves it, and
+// re-evaluates the chosen strategies op by op to cross-check the objective (STYLE.md 28).
+// Follower merging is in intra_merge.cc, the memory model in intra_memory.cc. Pure C++,
+// deterministic: ordered containers only.
+#include "solver/intra/intra_pass.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "solver/intra/intra_model.h"
+
+namespace strata::solver {
+namespace detail {
+namespace {
+
+bool is_update(OpKind kind) { return kind == OpKind::kAdamW || kind == OpKind::kSgd; }
+
+std::string join_layouts(const std::vector<Layout>& layouts) {
+  if (layouts.empty()) return "()";
+  std::string out;
+  for (std::size_t i = 0; i < layouts.size(); ++i) {
+    if (i > 0) out += " x ";
+    out += to_string(layouts[i]);
+  }
+  return out;
+}
+
+// Gradient accumulation across micro-batches: a tensor every reader of which is an optimizer
+// op, or a backward add whose output is itself accumulated (the sums of a parameter read
+// several times, e.g. GPT's tied wte). Such tensors are summed locally over the micro-batches
+// (as partial sums where the strategy leaves them partial) and their collectives run once per
+// iteration, on the last micro-batch (ALPA_FACTS 1.9; DESIGN.md section 4).
+std::vector<char> gradient_accumulated(const Graph& g) {
+  std::vector<std::vector<OpId>> readers(g.tensors.size());
+  for (std::size_t o = 0; o < g.ops.size(); ++o) {
+    for (TensorId t : g.ops[o].inputs)
+      readers[static_cast<std::size_t>(t)].push_back(static_cast<OpId>(o));
+  }
+  std::vector<char> acc(g.tensors.size(), 0);
+  for (auto it = g.ops.rbegin(); it != g.ops.rend(); ++it) {
+    for (TensorId t : it->outputs) {
+      const auto& rs = readers[static_cast<std::size_t>(t)];
+      bool all = !rs.empty();
+      for (OpId r : rs) {
+        const Op& c = g.ops[static_cast<std::size_t>(r)];
+        const bool opt = c.phase == OpPhase::kOptimizer;
+        const bool acc_add = c.kind == OpKind::kAdd && c.phase == OpPhase::kBackward &&
+                             acc[static_cast<std::size_t>(c.outputs.at(0))];
+        all = all && (opt || acc_add);
+      }
+      acc[static_cast<std::size_t>(t)] = all;
+    }
+  }
+  return acc;
+}
+
+// A gradient-accumulation add may sum partial buffers (addition is linear): for every strategy
+// and every non-empty set Q of mesh axes (of size > 1) it leaves unused, one more strategy with
+// both inputs and the output partial over Q. Then the gradient of a parameter read twice is
+// reduced once, after the sum, not once per partial.
+void add_partial_add_strategies(StageOp& op, MeshShape mesh) {
+  const std::size_t n = op.strategies.size();
+  for (std::size_t s = 0; s < n; ++s) {
+    const Strategy base = op.strategies[s];
+    AxisSet used = base.outputs.at(0).used_axes();
+    for (const Layout& in : base.inputs) used = static_cast<AxisSet>(used | in.used_axes());
+    AxisSet free_axes = kNoAxes;
+    for (int a = 0; a < 2; ++a) {
+      if (mesh.axis_size(a) > 1 && !(used & axis_bit(a))) free_axes |= axis_bit(a);
+    }
+    for (AxisSet q = 1; q <= kBothAxes; ++q) {
+      if ((q & free_axes) != q) continue;
+      Strategy p = base;
+      for (Layout& in : p.inputs) in.partial = q;
+      p.outputs[0].partial = static_cast<AxisSet>(p.outputs[0].partial | q);
+      p.name = join_layouts(p.inputs) + " -> " + join_layouts(p.outputs);
+      op.strategies.push_back(p);
+      op.original.push_back(static_cast<std::int32_t>(op.strategies.size()) - 1);
+    }
+  }
+}
+
+// restrict_to (plan methods). 'b' is the batch index letter (GPT's equations and every index
+// map name the batch index b).
+//   data-parallel, zero2, zero3: forward and backward ops split b on every mesh axis of size > 1
+//     (S01 on b for a 2-D mesh); an op with no such strategy (no b, or b does not divide) runs
+//     replicated. Parameters: data-parallel stores them replicated; zero2 and zero3 store them
+//     (with gradient and optimizer state) split over as many devices as any strategy allows
+//     (all of them when a dim divides), zero2 keeping a gathered copy (intra_pass.h).
+//   megatron: forward and backward ops split b on axis 0 (if > 1) and anything but b on axis 1
+//     (heads, MLP columns, contracted rows, or nothing); parameters are replicated over axis 0.
+//     An op with no such strategy keeps b on axis 0 and nothing on axis 1, else runs replicated.
+//   Other optimizer-phase ops (sum of squares, clipping) are not restricted: they follow.
+bool allowed(const std::string& restrict, const Op& op, const Strategy& s, MeshShape mesh,
+             int pass) {
+  const bool big0 = mesh.d0 > 1, big1 = mesh.d1 > 1;
+  const char l0 = s.axis_letter[0], l1 = s.axis_letter[1];
+  const bool replicated = l0 == '\0' && l1 == '\0';
+  if (is_update(op.kind)) {
+    if (restrict == "data-parallel") return replicated;
+    if (restrict == "megatron") return !big0 || l0 == '\0';
+    return true;  // zero2 / zero3: filtered by split size below
+  }
+  if (op.phase == OpPhase::kOptimizer) return true;
+  if (restrict == "megatron") {
+    if (pass == 0) return (!big0 || l0 == 'b') && (!big1 || l1 != 'b');
+    if (pass == 1) return (!big0 || l0 == 'b') && l1 == '\0';
+    return replicated;
+  }
+  if (pass == 0) return (!big0 || l0 == 'b') && (!big1 || l1 == 'b');
+  return replicated;
+}
+
+void restrict_strategies(StageOp& sop, const Op& op, const std::string& restrict, MeshShape mesh) {
+  if (restrict.empty()) return;
+  std::vector<Strategy> kept;
+  std::vector<std::int32_t> orig;
+  for (int pass = 0; pass < 3 && kept.empty(); ++pass) {
+    for (std::size_t s = 0; s < sop.strategies.size(); ++s) {
+      if (allowed(restrict, op, sop.strategies[s], mesh, pass)) {
+        kept.push_back(sop.strategies[s]);
+        orig.push_back(sop.original[s]);
+      }
+    }
+  }
+  if (is_update(op.kind) && (restrict == "zero2" || restrict == "zero3")) {
+    const auto split_devices = [&](const Strategy& s) {
+      std::int64_t n = 1;
+      for (int a = 0; a < 2; ++a)
+        n *= s.axis_letter[static_cast<std::size_t>(a)] ? mesh.axis_size(a) : 1;
+      return n;
+    };
+    std::int64_t most = 1;
+    for (const Strategy& s : kept) most = std::max(most, split_devices(s));
+    std::vector<Strategy> k2;
+    std::vector<std::int32_t> o2;
+    for (std::size_t s = 0; s < kept.size(); ++s) {
+      if (split_devices(kept[s]) == most) k2.push_back(kept[s]), o2.push_back(orig[s]);
+    }
+    kept.swap(k2), orig.swap(o2);
+  }
+  sop.strategies.swap(kept);
+  sop.original.swap(orig);
+}
+
+std::string axis_class(char letter) {
+  if (letter == '\0') return "rep";
+  return letter == 'b' ? "dp" : "tp";
+}
+
+// "dp2 x tp4": per mesh axis of size > 1, the class of the letter the forward matmuls split on
+// it, weighted by their FLOPs (b = dp, another letter = tp, none = rep); "+zero" when a
+// parameter is stored split over a dp axis; "single" on one device.
+std::string summarize(const StageModel& m, const std::vector<StrategyIdx>& op_choice) {
+  const Graph& g = *m.graph;
+  std::map<std::string, double> votes[2];
+  bool zero = false;
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
+    const Strategy& s = m.ops[i].strategies[static_cast<std::size_t>(op_choice[i])];
+    if (op.kind == OpKind::kMatMul && op.phase == OpPhase::kForward) {
+      for (int a = 0; a < 2; ++a)
+        votes[a][axis_class(s.axis_letter[static_cast<std::size_t>(a)])] += s.local_flops + 1;
+    }
+    if (is_update(op.kind)) {
+      for (int a = 0; a < 2; ++a) zero = zero || s.inputs.at(0).dim_of_axis(a) >= 0;
+    }
+  }
+  std::vector<std::string> parts;
+  std::string cls[2];
+  for (int a = 0; a < 2; ++a) {
+    if (m.mesh.axis_size(a) <= 1) continue;
+    double best = -1;
+    cls[a] = "rep";
+    for (const auto& [c, w] : votes[a]) {
+      if (w > best) best = w, cls[a] = c;
+    }
+  }
+  if (m.mesh.d0 > 1 && m.mesh.d1 > 1 && cls[0] == cls[1]) {
+    parts.push_back(cls[0] + std::to_string(m.mesh.num_devices()));
+  } else {
+    for (int a = 0; a < 2; ++a) {
+      if (m.mesh.axis_size(a) > 1) parts.push_back(cls[a] + std::to_string(m.mesh.axis_size(a)));
+    }
+  }
+  if (parts.empty()) return "single";
+  std::string out = parts[0];
+  for (std::size_t i = 1; i < parts.size(); ++i) out += " x " + parts[i];
+  if (zero) out += " +zero";
+  return out;
+}
+
+double bucket_coef(const StageModel& m, Bucket b, double weight) {
+  return b == Bucket::kMicrobatch ? weight : weight / static_cast<double>(m.micro_batches);
+}
+
+}  // namespace
+
+double reshard_time_s(const StageModel& m, TensorId t, const Layout& from, const Layout& to) {
+  if (from == to) return 0;
+  const auto key = std::make_pair(t, std::make_pair(from, to));
+  const auto it = m.reshard_cache.find(key);
+  if (it != m.reshard_cache.end()) return it->second;
+  const Tensor& tensor = m.graph->tensor(t);
+  const double s =
+      resharding_time_s(plan_resharding(tensor.shape, tensor.dtype, from, to, m.mesh), m.links);
+  m.reshard_cache.emplace(key, s);
+  return s;
+}
+
+double node_time_s(const StageModel& m, StageOpIdx i, StrategyIdx si) {
+  const StageOp& sop = m.ops[static_cast<std::size_t>(i)];
+  const Op& op = m.graph->ops[static_cast<std::size_t>(sop.op)];
+  const Strategy& s = sop.strategies[static_cast<std::size_t>(si)];
+  // Bytes touched: every input read and output written once; an in-place update also writes
+  // back the parameter and its state (all inputs but the gradient and the scale pair).
+  double bytes = 0;
+  for (std::size_t k = 0; k < op.inputs.size(); ++k) {
+    const Tensor& t = m.graph->tensor(op.inputs[k]);
+    const double b = static_cast<double>(local_bytes(t.shape, t.dtype, s.inputs[k], m.mesh));
+    bytes += b;
+    if (is_update(op.kind) && k != 1 && k + 1 != op.inputs.size()) bytes += b;
+  }
+  for (std::size_t k = 0; k < op.outputs.size(); ++k) {
+    const Tensor& t = m.graph->tensor(op.outputs[k]);
+    bytes += static_cast<double>(local_bytes(t.shape, t.dtype, s.outputs[k], m.mesh));
+  }
+  double time = compute_time_s(s.local_flops, bytes, m.device, m.dtype, op_kind_name(op.kind));
+  for (const InternalComm& c : s.comm) {
+    time += collective_time_s(c.kind, static_cast<double>(c.bytes), m.mesh.axis_size(c.axis),
+                              m.links.axis[c.axis]);
+  }
+  return time;
+}
+
+const Layout& edge_src_layout(const StageModel& m, const EdgeTerm& e, StrategyIdx src_s) {
+  const Strategy& s =
+      m.ops[static_cast<std::size_t>(e.src)].strategies[static_cast<std::size_t>(src_s)];
+  return e.src_is_storage ? s.inputs.at(0) : s.outputs.at(static_cast<std::size_t>(e.src_slot));
+}
+const Layout& edge_dst_layout(const StageModel& m, const EdgeTerm& e, StrategyIdx dst_s) {
+  return m.ops[static_cast<std::size_t>(e.dst)]
+      .strategies[static_cast<std::size_t>(dst_s)]
+      .inputs.at(static_cast<std::size_t>(e.dst_input));
+}
+double exit_time_s(const StageModel& m, const EdgeTerm& e, StrategyIdx src_s) {
+  const Layout& from = edge_src_layout(m, e, src_s);
+  Layout to = from;
+  to.partial = kNoAxes;
+  return reshard_time_s(m, e.tensor, from, to);
+}
+double edge_time_s(const StageModel& m, const EdgeTerm& e, StrategyIdx src_s, StrategyIdx dst_s) {
+  return reshard_time_s(m, e.tensor, edge_src_layout(m, e, src_s), edge_dst_layout(m, e, dst_s));
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+// The stage's ops, their strategies and buckets, and the edge terms (module comment of
+// build_problem below for what each term costs).
+StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
+                       std::int64_t layer_end, const ClusterSpec& cluster,
+                       const StagePlacement& placement, const IntraOptions& options) {
+  const Graph& g = training.graph;
+  StageModel m;
+  m.graph = &g;
+  m.mesh = placement.mesh;
+  validate(m.mesh);
+  if (placement.group < 0 || placement.group >= static_cast<std::int64_t>(cluster.groups.size())) {
+    throw std::invalid_argument("solve_intra_op: placement.group " +
+                                std::to_string(placement.group) + " out of range");
+  }
+  if (m.mesh.num_devices() != placement.hosts * placement.devices) {
+    throw std::invalid_argument("solve_intra_op: mesh " + std::to_string(m.mesh.d0) + "x" +
+                                std::to_string(m.mesh.d1) + " does not have hosts x devices = " +
+                                std::to_string(placement.hosts * placement.devices) + " devices");
+  }
+  if (options.micro_batches < 1) {
+    throw std::invalid_argument("solve_intra_op: micro_batches must be >= 1");
+  }
+  const std::string& r = options.restrict_to;
+  if (!(r.empty() || r == "data-parallel" || r == "zero2" || r == "zero3" || r == "megatron")) {
+    throw std::invalid_argument("solve_intra_op: restrict_to '" + r +
+                                "' (expected data-parallel, zero2, zero3 or megatron)");
+  }
+  m.device = cluster.groups[static_cast<std::size_t>(placement.group)].device;
+  m.links = mesh_axis_links(cluster, placement.group, placement.hosts, placement.devices, m.mesh.d0,
+                            m.mesh.d1);
+  m.dtype = options.dtype;
+  m.micro_batches = options.micro_batches;
+  m.in_flight = std::max<std::int64_t>(1, options.in_flight_microbatches);
+
+  const std::vector<char> acc = gradient_accumulated(g);
+  const double fwd_weight = options.recompute ? 2 : 1;
+  for (std::size_t o = 0; o < g.ops.size(); ++o) {
+    const Op& op = g.ops[o];
+    if (op.layer < layer_begin || op.layer >= layer_end) continue;
+    StageOp sop;
+    sop.op = static_cast<OpId>(o);
+    sop.strategies = enumerate_strategies(g, op, m.mesh);
+    for (std::size_t s = 0; s < sop.strategies.size(); ++s)
+      sop.original.push_back(static_cast<std::int32_t>(s));
+    if (op.kind == OpKind::kAdd && op.phase == OpPhase::kBackward &&
+        acc[static_cast<std::size_t>(op.outputs.at(0))]) {
+      add_partial_add_strategies(sop, m.mesh);
+    }
+    restrict_strategies(sop, op, r, m.mesh);
+    sop.bucket = op.phase == OpPhase::kOptimizer ? Bucket::kIteration : Bucket::kMicrobatch;
+    sop.weight = op.phase == OpPhase::kForward ? fwd_weight : 1;
+    m.index_of[sop.op] = static_cast<StageOpIdx>(m.ops.size());
+    m.ops.push_back(std::move(sop));
+  }
+  return m;
+}
+
+void add_edge_terms(StageModel& m, const IntraOptions& options) {
+  const Graph& g = *m.graph;
+  const std::vector<char> acc = gradient_accumulated(g);
+  const bool zero2 = options.restrict_to == "zero2";
+  std::map<TensorId, std::pair<StageOpIdx, int>> producer;
+  std::map<TensorId, StageOpIdx> update_of_param;
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
+    for (std::size_t j = 0; j < op.outputs.size(); ++j) {
+      producer[op.outputs[j]] = {static_cast<StageOpIdx>(i), static_cast<int>(j)};
+    }
+    if (is_update(op.kind)) update_of_param[op.inputs.at(0)] = static_cast<StageOpIdx>(i);
+  }
+  // Exits: outputs read by an op outside the stage (the next stage, or clipping in stage 0).
+  for (std::size_t o = 0; o < g.ops.size(); ++o) {
+    if (m.index_of.count(static_cast<OpId>(o))) continue;
+    for (TensorId t : g.ops[o].inputs) {
+      const auto p = producer.find(t);
+      if (p == producer.end()) continue;
+      const StageOp& src = m.ops[static_cast<std::size_t>(p->second.first)];
+      EdgeTerm e;
+      e.src = p->second.first;
+      e.src_slot = p->second.second;
+      e.tensor = t;
+      e.bucket = src.bucket;
+      e.weight = src.weight;
+      if (acc[static_cast<std::size_t>(t)]) e.bucket = Bucket::kIteration, e.weight = 1;
+      producer.erase(p);  // once per tensor
+      m.exits.push_back(e);
+    }
+  }
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
+    for (std::size_t j = 0; j < op.outputs.size(); ++j) {
+      producer[op.outputs[j]] = {static_cast<StageOpIdx>(i), static_cast<int>(j)};
+    }
+  }
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const StageOp& dst = m.ops[i];
+    const Op& op = g.ops[static_cast<std::size_t>(dst.op)];
+    for (std::size_t k = 0; k < op.inputs.size(); ++k) {
+      const TensorId t = op.inputs[k];
+      if (k == 0 && dst.shares_input_reshard) continue;  // paid on the optimizer's edge
+      EdgeTerm e;
+      e.dst = static_cast<StageOpIdx>(i);
+      e.dst_input = static_cast<int>(k);
+      e.tensor = t;
+      e.bucket = dst.bucket;
+      e.weight = dst.weight;
+      const auto p = producer.find(t);
+      if (p != producer.end()) {
+        e.src = p->second.first;
+        e.src_slot = p->second.second;
+        if (acc[static_cast<std::size_t>(t)]) e.bucket = Bucket::kIteration, e.weight = 1;
+      } else {
+        const auto u = update_of_param.find(t);
+        if (u == update_of_param.end() || u->second == e.dst) continue;  // free: see (d)
+        e.src = u->second;
+        e.src_is_storage = true;
+        if (zero2) e.bucket = Bucket::kIteration, e.weight = 1;
+      }
+      m.edges.push_back(e);
+    }
+  }
+}
+
+double budget_of(const ClusterSpec& cluster, const StagePlacement& placement,
+                 const IntraOptions& options) {
+  if (options.memory_budget_bytes > 0) return options.memory_budget_bytes;
+  return cluster.groups[static_cast<std::size_t>(placement.group)].device.memory_bytes;
+}
+
+// The ILP (solved by solve_ilp of ilp.h). Ops of the stage: forward, backward and optimizer ops
+// with layer in [layer_begin, layer_end); after follower merging (intra_merge.cc) node v stands
+// for a leader op and its followers, and its strategy a fixes every member op's strategy
+// (of_node). B = micro-batches; r = 2 with recomputation, else 1.
+//
+//  (a) variables: s_v in {0,1}^{|S_v|} per node (one-hot), e_uv in {0,1}^{|S_u| x |S_v|} per
+//      edge (linearised product s_u s_v^T; solvers drop them for 1-strategy endpoints).
+//  (b) node cost c_v[a] = sum over member ops o of w_o * t_o(a), where t_o = compute_time_s(
+//      local FLOPs, local bytes read + written, device, dtype, kind) + sum of the strategy's
+//      internal collectives (collective_time_s on the axis's link of mesh_axis_links), and
+//      w_o = r for forward ops, 1 for backward ops, 1/B for optimizer ops (once per iteration).
+//  (c) edge cost r_uv[a][b] = sum over edge terms (tensor x from op o in u to op o' in v) of
+//      w_x * resharding_time_s(plan_resharding(shape, dtype, layout_o(a), layout_o'(b)), links):
+//        - activation / gradient produced in the stage, read by a forward op: w = r; by a
+//          backward op: w = 1;
+//        - a gradient accumulated across micro-batches (gradient_accumulated(): read only by
+//          optimizer ops or accumulation adds), or any tensor read by an optimizer op: w = 1/B
+//          (the gradient all-reduce / reduce-scatter runs once, on the last micro-batch);
+//        - a parameter is loop-carried: its storage layout is its optimizer op's input-0 layout,
+//          and every forward / backward op reading it pays the resharding from storage to its
+//          own layout, w = r (forward) or 1 (backward) per micro-batch: ZeRO-3 (stored split,
+//          gathered before each use) costs its all-gathers every micro-batch. With
+//          restrict_to "zero2" the gathered copy is kept for the iteration: w = 1/B, and (m1)
+//          counts the copy's memory.
+//      Terms whose two ops share a node add to that node's c_v[a] with b = a.
+//  (d) free (no term): dataset inputs, tensors made by other stages (activations from the
+//      previous stage, gradients from the next, the tied wte in the head stage, clip's scale)
+//      arrive in whatever layout the consumer chooses; the cross-stage transfer is priced by
+//      the stage DP. A tensor leaving the stage leaves complete: a partial output read outside
+//      pays its reduction (all-reduce to the same split) in its producer's cost, w as its
+//      producer's (1/B for accumulated gradients). Also free: a sum of squares' read of a gradient
+//      it shares with its optimizer op (intra_merge.cc rule 3).
+//  (e) objective: minimise sum_v c_v . s_v + sum_(u,v) r_uv . e_uv
+//      = time per micro-batch + (optimizer + gradient sync per iteration) / B.
+//  (f) one-hot: sum_a s_v[a] = 1;  edge consistency: sum_b e_uv[a][b] = s_u[a],
+//      sum_a e_uv[a][b] = s_v[b] (ilp.h's solvers write these rows).
+//  (g) memory (intra_memory.cc terms m1-m4): one liveness row holding every node,
+//        sum_v sum_a s_v[a] (static_v[a] + F * act_v[a]) <= M,
+//      F = in_flight_microbatches, M = memory_budget_bytes or the device's memory_bytes. A
+//      single row sums every tensor as if all were live at once: conservative (the peak of a
+//      stage under 1F1B is reached in its first backward, when all stored activations, all
+//      parameters, gradients and state are live, so the row is the peak up to transients).
+//      Dropped when even the largest choice per node fits; infeasible when the smallest does not.
+//  (h) forbidden choices: restrict_to removes strategies from S_v before the model is built
+//      (never a huge cost), and followers have no variables of their own.
+IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t* num_edges) {
+  IlpProblem p;
+  std::vector<std::size_t> size(static_cast<std::size_t>(m.num_nodes), 0);
+  for (const StageOp& op : m.ops) size[static_cast<std::size_t>(op.node)] = op.of_node.size();
+  p.nodes.resize(size.size());
+  for (std::size_t v = 0; v < size.size(); ++v) {
+    p.nodes[v].cost_s.assign(size[v], 0.0);
+    p.nodes[v].memory_bytes.assign(size[v], 0.0);
+  }
+  // (b) node costs
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const StageOp& op = m.ops[i];
+    const double coef = bucket_coef(m, op.bucket, op.weight);
+    IlpNode& node = p.nodes[static_cast<std::size_t>(op.node)];
+    for (std::size_t a = 0; a < op.of_node.size(); ++a) {
+      node.cost_s[a] += coef * node_time_s(m, static_cast<StageOpIdx>(i), op.of_node[a]);
+    }
+  }
+  // (c') exits: a partial output read outside the stage is reduced before it leaves
+  for (const EdgeTerm& e : m.exits) {
+    const StageOp& src = m.ops[static_cast<std::size_t>(e.src)];
+    const double coef = bucket_coef(m, e.bucket, e.weight);
+    IlpNode& node = p.nodes[static_cast<std::size_t>(src.node)];
+    for (std::size_t a = 0; a < src.of_node.size(); ++a) {
+      node.cost_s[a] += coef * exit_time_s(m, e, src.of_node[a]);
+    }
+  }
+  // (c) edge costs, one matrix per unordered node pair (u < v), folded into a node's cost
+  // when the other end has a single strategy or both ends share a node.
+  std::map<std::pair<NodeIdx, NodeIdx>, std::vector<double>> edges;
+  for (const EdgeTerm& e : m.edges) {
+    const StageOp& src = m.ops[static_cast<std::size_t>(e.src)];
+    const StageOp& dst = m.ops[static_cast<std::size_t>(e.dst)];
+    const double coef = bucket_coef(m, e.bucket, e.weight);
+    const NodeIdx u = src.node, v = dst.node;
+    if (u == v) {
+      for (std::size_t a = 0; a < src.of_node.size(); ++a) {
+        p.nodes[static_cast<std::size_t>(u)].cost_s[a] +=
+            coef * edge_time_s(m, e, src.of_node[a], dst.of_node[a]);
+      }
+      continue;
+    }
+    const std::size_t nu = src.of_node.size(), nv = dst.of_node.size();
+    if (nu == 1 || nv == 1) {
+      const bool fold_into_dst = nu == 1;
+      IlpNode& node = p.nodes[static_cast<std::size_t>(fold_into_dst ? v : u)];
+      for (std::size_t a = 0; a < (fold_into_dst ? nv : nu); ++a) {
+        node.cost_s[a] +=
+            coef * (fold_into_dst ? edge_time_s(m, e, src.of_node[0], dst.of_node[a])
+                                  : edge_time_s(m, e, src.of_node[a], dst.of_node[0]));
+      }
+      continue;
+    }
+    const bool flip = u > v;
+    const std::pair<NodeIdx, NodeIdx> key = flip ? std::make_pair(v, u) : std::make_pair(u, v);
+    std::vector<double>& cost = edges[key];
+    const std::size_t rows = flip ? nv : nu, cols = flip ? nu : nv;
+    cost.resize(rows * cols, 0.0);
+    for (std::size_t a = 0; a < nu; ++a) {
+      for (std::size_t b = 0; b < nv; ++b) {
+        const double c = coef * edge_time_s(m, e, src.of_node[a], dst.of_node[b]);
+        cost[flip ? b * cols + a : a * cols + b] += c;
+      }
+    }
+  }
+  for (auto& [key, cost] : edges) {
+    if (std::all_of(cost.begin(), cost.end(), [](double c) { return c == 0.0; })) continue;
+    p.edges.push_back({key.first, key.second, std::move(cost)});
+  }
+  *num_edges = static_cast<std::int64_t>(p.edges.size());
+  // (g) memory row
+  for (const MemoryTerm& t : m.memory) {
+    const StageOp& op = m.ops[static_cast<std::size_t>(t.op)];
+    const double copies = t.activation ? static_cast<double>(m.in_flight) : 1.0;
+    IlpNode& node = p.nodes[static_cast<std::size_t>(op.node)];
+    for (std::size_t a = 0; a < op.of_node.size(); ++a) {
+      node.memory_bytes[a] += copies * memory_bytes(m, t, op.of_node[a]);
+    }
+  }
+  if (budget_bytes > 0) {
+    double most = 0;
+    std::vector<NodeIdx> live;
+    for (std::size_t v = 0; v < p.nodes.size(); ++v) {
+      const auto& mem = p.nodes[v].memory_bytes;
+      const double hi = *std::max_element(mem.begin(), mem.end());
+      most += hi;
+      if (hi > 0) live.push_back(static_cast<NodeIdx>(v));
+    }
+    if (most > budget_bytes) {
+      p.liveness.push_back(live);
+      p.memory_budget_bytes = budget_bytes;
+    }
+  }
+  return p;
+}
+
+// Exact reduction before solving: strategy b of node v is removed when another strategy a of v
+// dominates it: c_v[a] <= c_v[b], r_vw[a][q] <= r_vw[b][q] for every edge (v, w) and strategy q
+// of w, and (when the memory row is on) memory_v[a] <= memory_v[b]. Any solution using b stays
+// feasible and no worse with a, so the optimum is unchanged. Among identical strategies the
+// highest index stays (Alpa's tie to R). Repeated until nothing changes (removing strategies of
+// w can make more of v dominated). kept[v] maps the reduced node's strategies to v's.
+IlpProblem prune_dominated(const IlpProblem& full, std::vector<std::vector<StrategyIdx>>* kept) {
+  const std::size_t n = full.nodes.size();
+  kept->assign(n, {});
+  for (std::size_t v = 0; v < n; ++v) {
+    for (std::size_t a = 0; a < full.nodes[v].cost_s.size(); ++a)
+      (*kept)[v].push_back(static_cast<StrategyIdx>(a));
+  }
+  const bool memory_on = !full.liveness.empty();
+  std::vector<std::vector<std::pair<std::size_t, bool>>> incident(n);  // (edge, v is src)
+  for (std::size_t e = 0; e < full.edges.size(); ++e) {
+    incident[static_cast<std::size_t>(full.edges[e].src)].push_back({e, true});
+    incident[static_cast<std::size_t>(full.edges[e].dst)].push_back({e, false});
+  }
+  const auto edge_cost = [&](std::size_t e, bool v_is_src, StrategyIdx a, StrategyIdx q) {
+    const IlpEdge& edge = full.edges[e];
+    const std::size_t cols = full.nodes[static_cast<std::size_t>(edge.dst)].cost_s.size();
+    return v_is_src ? edge.cost_s[static_cast<std::size_t>(a) * cols + static_cast<std::size_t>(q)]
+                    : edge.cost_s[static_cast<std::size_t>(q) * cols + static_cast<std::size_t>(a)];
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t v = 0; v < n; ++v) {
+      std::vector<StrategyIdx>& ks = (*kept)[v];
+      const IlpNode& node = full.nodes[v];
+      // b dominated by a?
+      const auto dominates = [&](StrategyIdx a, StrategyIdx b) {
+        if (node.cost_s[static_cast<std::size_t>(a)] > node.cost_s[static_cast<std::size_t>(b)])
+          return false;
+        if (memory_on && node.memory_bytes[static_cast<std::size_t>(a)] >
+                             node.memory_bytes[static_cast<std::size_t>(b)])
+          return false;
+        for (const auto& [e, is_src] : incident[v]) {
+          const IlpEdge& edge = full.edges[e];
+          const std::size_t w = static_cast<std::size_t>(is_src ? edge.dst : edge.src);
+          for (StrategyIdx q : (*kept)[w]) {
+            if (edge_cost(e, is_src, a, q) > edge_cost(e, is_src, b, q)) return false;
+          }
+        }
+        return true;
+      };
+      std::vector<StrategyIdx> next;
+      for (std::size_t bi = 0; bi < ks.size(); ++bi) {
+        bool removed = false;
+        for (std::size_t ai = 0; ai < ks.size() && !removed; ++ai) {
+          if (ai == bi) continue;
+          // strict domination, or identical with a later index (keeps the highest of equals)
+          if (dominates(ks[ai], ks[bi]) && (!dominates(ks[bi], ks[ai]) || ai > bi)) removed = true;
+        }
+        if (!removed) next.push_back(ks[bi]);
+      }
+      if (next.size() != ks.size()) ks.swap(next), changed = true;
+    }
+  }
+  IlpProblem p;
+  p.liveness = full.liveness;
+  p.memory_budget_bytes = full.memory_budget_bytes;
+  p.nodes.resize(n);
+  for (std::size_t v = 0; v < n; ++v) {
+    for (StrategyIdx a : (*kept)[v]) {
+      p.nodes[v].cost_s.push_back(full.nodes[v].cost_s[static_cast<std::size_t>(a)]);
+      p.nodes[v].memory_bytes.push_back(full.nodes[v].memory_bytes[static_cast<std::size_t>(a)]);
+    }
+  }
+  for (std::size_t e = 0; e < full.edges.size(); ++e) {
+    const IlpEdge& edge = full.edges[e];
+    IlpEdge r{edge.src, edge.dst, {}};
+    for (StrategyIdx a : (*kept)[static_cast<std::size_t>(edge.src)]) {
+      for (StrategyIdx b : (*kept)[static_cast<std::size_t>(edge.dst)])
+        r.cost_s.push_back(edge_cost(e, true, a, b));
+    }
+    p.edges.push_back(std::move(r));
+  }
+  return p;
+}
+
+// Exact variable elimination before the ILP (only without a memory row, which couples every
+// node): a node w with at most two neighbours is removed,
+//   degree 0:        fixed at argmin_q c_w[q];
+//   degree 1 (v):    c_v[a] += min_q (c_w[q] + r_vw[a][q]);
+//   degree 2 (u, v): r_uv[a][b] += min_q (r_uw[a][q] + c_w[q] + r_wv[q][b])  (a new edge if none),
+// lowest index first, until every node left has three or more neighbours. The solver sees the
+// rest; eliminated nodes are then set, in reverse order, to the minimising q given their
+// neighbours' choices (argmin ties to the lowest q). GPT's ILPs are nearly series-parallel, so
+// most nodes go. The optimum and its value are unchanged (dynamic programming over the
+// eliminated variables).
+struct Elimination {
+  NodeIdx w = 0, u = -1, v = -1;
+  std::vector<StrategyIdx> best;  // [a] (degree 1) or [a * |S_v| + b] (degree 2) or [0]
+};
+
+class Eliminator {
+ public:
+  explicit Eliminator(const IlpProblem& p) : cost_(p.nodes.size()), adj_(p.nodes.size()) {
+    for (std::size_t v = 0; v < p.nodes.size(); ++v) cost_[v] = p.nodes[v].cost_s;
+    for (const IlpEdge& e : p.edges) add_edge(e.src, e.dst, e.cost_s);
+  }
+
+  // Eliminates and returns the remaining problem; keep[i] = original node of remaining node i.
+  IlpProblem run(std::vector<NodeIdx>* keep) {
+    std::vector<char> alive(cost_.size(), 1);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (std::size_t w = 0; w < cost_.size(); ++w) {
+        if (!alive[w] || adj_[w].size() > 2) continue;
+        eliminate(static_cast<NodeIdx>(w));
+        alive[w] = 0;
+        changed = true;
+      }
+    }
+    IlpProblem out;
+    std::vector<NodeIdx> index(cost_.size(), -1);
+    for (std::size_t v = 0; v < cost_.size(); ++v) {
+      if (!alive[v]) continue;
+      index[v] = static_cast<NodeIdx>(keep->size());
+      keep->push_back(static_cast<NodeIdx>(v));
+      out.nodes.push_back({cost_[v], std::vector<double>(cost_[v].size(), 0.0)});
+    }
+    for (const auto& [key, m] : edges_) {
+      out.edges.push_back({index[static_cast<std::size_t>(key.first)],
+                           index[static_cast<std::size_t>(key.second)], m});
+    }
+    return out;
+  }
+
+  // Completes `choice` (remaining nodes set) for the eliminated ones.
+  void back_substitute(std::vector<StrategyIdx>* choice) const {
+    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+      const Elimination& el = *it;
+      StrategyIdx q = el.best[0];
+      if (el.u >= 0 && el.v < 0)
+        q = el.best[static_cast<std::size_t>((*choice)[static_cast<std::size_t>(el.u)])];
+      if (el.v >= 0) {
+        const std::size_t nv = cost_[static_cast<std::size_t>(el.v)].size();
+        q = el.best[static_cast<std::size_t>((*choice)[static_cast<std::size_t>(el.u)]) * nv +
+                    static_cast<std::size_t>((*choice)[static_cast<std::size_t>(el.v)])];
+      }
+      (*choice)[static_cast<std::size_t>(el.w)] = q;
+    }
+  }
+
+ private:
+  using Key = std::pair<NodeIdx, NodeIdx>;
+  // r[a][b] with a of x and b of y, whatever the stored orientation.
+  double r(NodeIdx x, NodeIdx y, StrategyIdx a, StrategyIdx b) const {
+    if (x < y)
+      return edges_.at(
+          {x, y})[static_cast<std::size_t>(a) * cost_[static_cast<std::size_t>(y)].size() +
+                  static_cast<std::size_t>(b)];
+    return edges_.at(
+        {y, x})[static_cast<std::size_t>(b) * cost_[static_cast<std::size_t>(x)].size() +
+                static_cast<std::size_t>(a)];
+  }
+  void add_edge(NodeIdx x, NodeIdx y, const std::vector<double>& m) {  // m is [x][y]
+    const std::size_t nx = cost_[static_cast<std::size_t>(x)].size(),
+                      ny = cost_[static_cast<std::size_t>(y)].size();
+    const Key key = x < y ? Key{x, y} : Key{y, x};
+    std::vector<double>& e = edges_[key];
+    e.resize(nx * ny, 0.0);
+    for (std::size_t a = 0; a < nx; ++a) {
+      for (std::size_t b = 0; b < ny; ++b) e[x < y ? a * ny + b : b * nx + a] += m[a * ny + b];
+    }
+    adj_[static_cast<std::size_t>(x)].insert(y);
+    adj_[static_cast<std::size_t>(y)].insert(x);
+  }
+  void drop_edge(NodeIdx x, NodeIdx y) {
+    edges_.erase(x < y ? Key{x, y} : Key{y, x});
+    adj_[static_cast<std::size_t>(x)].erase(y);
+    adj_[static_cast<std::size_t>(y)].erase(x);
+  }
+  void eliminate(NodeIdx w) {
+    const std::vector<double>& cw = cost_[static_cast<std::size_t>(w)];
+    const std::vector<NodeIdx> nb(adj_[static_cast<std::size_t>(w)].begin(),
+                                  adj_[static_cast<std::size_t>(w)].end());
+    Elimination el;
+    el.w = w;
+    if (nb.empty()) {
+      const auto it = std::min_element(cw.begin(), cw.end());
+      constant_s_ += *it;
+      el.best.push_back(static_cast<StrategyIdx>(it - cw.begin()));
+    } else if (nb.size() == 1) {
+      const NodeIdx v = nb[0];
+      el.u = v;
+      std::vector<double>& cv = cost_[static_cast<std::size_t>(v)];
+      for (std::size_t a = 0; a < cv.size(); ++a) {
+        double best = kForbidden;
+        StrategyIdx arg = 0;
+        for (std::size_t q = 0; q < cw.size(); ++q) {
+          const double c =
+              cw[q] + r(v, w, static_cast<StrategyIdx>(a), static_cast<StrategyIdx>(q));
+          if (c < best) best = c, arg = static_cast<StrategyIdx>(q);
+        }
+        cv[a] += best;
+        el.best.push_back(arg);
+      }
+      drop_edge(v, w);
+    } else {
+      const NodeIdx u = nb[0], v = nb[1];
+      el.u = u, el.v = v;
+      const std::size_t nu = cost_[static_cast<std::size_t>(u)].size(),
+                        nv = cost_[static_cast<std::size_t>(v)].size();
+      std::vector<double> m(nu * nv);
+      el.best.resize(nu * nv);
+      for (std::size_t a = 0; a < nu; ++a) {
+        for (std::size_t b = 0; b < nv; ++b) {
+          double best = kForbidden;
+          StrategyIdx arg = 0;
+          for (std::size_t q = 0; q < cw.size(); ++q) {
+            const auto sq = static_cast<StrategyIdx>(q);
+            const double c = r(u, w, static_cast<StrategyIdx>(a), sq) + cw[q] +
+                             r(w, v, sq, static_cast<StrategyIdx>(b));
+            if (c < best) best = c, arg = sq;
+          }
+          m[a * nv + b] = best;
+          el.best[a * nv + b] = arg;
+        }
+      }
+      drop_edge(u, w);
+      drop_edge(w, v);
+      add_edge(u, v, m);
+    }
+    order_.push_back(std::move(el));
+  }
+
+  std::vector<std::vector<double>> cost_;
+  std::vector<std::set<NodeIdx>> adj_;
+  std::map<Key, std::vector<double>> edges_;
+  std::vector<Elimination> order_;
+  double constant_s_ = 0;  // costs of nodes eliminated with no neighbour left
+
+ public:
+  double constant_s() const { return constant_s_; }
+};
+
+}  // namespace
+
+IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_begin,
+                           std::int64_t layer_end, const ClusterSpec& cluster,
+                           const StagePlacement& placement, const IntraOptions& options) {
+  StageModel m = build_model(training, layer_begin, layer_end, cluster, placement, options);
+  IntraResult result;
+  result.num_ops = static_cast<std::int64_t>(m.ops.size());
+  for (const StageOp& op : m.ops) {
+    if (op.strategies.empty()) {
+      result.status = SolveStatus::kInfeasible;
+      result.message = "op " + training.graph.ops[static_cast<std::size_t>(op.op)].name +
+                       " has no strategy under restrict_to '" + options.restrict_to + "'";
+      return result;
+    }
+  }
+  merge_followers(m, options.merge_followers);
+  add_edge_terms(m, options);
+  add_memory_terms(m, options.recompute, options.restrict_to == "zero2");
+  const double budget = budget_of(cluster, placement, options);
+  const IlpProblem problem = build_problem(m, budget, &result.num_edges);
+  result.num_nodes = m.num_nodes;
+
+  if (!problem.liveness.empty()) {
+    double least = 0;
+    for (const IlpNode& n : problem.nodes) {
+      least += *std::min_element(n.memory_bytes.begin(), n.memory_bytes.end());
+    }
+    if (least > problem.memory_budget_bytes) {
+      result.status = SolveStatus::kInfeasible;
+      result.message = "stage needs at least " + std::to_string(least) +
+                       " bytes per device; budget " + std::to_string(problem.memory_budget_bytes);
+      return result;
+    }
+  }
+  if (problem.nodes.empty()) {
+    result.status = SolveStatus::kOptimal;
+    result.summary = "empty";
+    return result;
+  }
+  std::vector<std::vector<StrategyIdx>> kept;
+  const IlpProblem reduced = prune_dominated(problem, &kept);
+  if (reduced.liveness.empty()) {
+    Eliminator elim(reduced);
+    std::vector<NodeIdx> keep;
+    const IlpProblem rest = elim.run(&keep);
+    if (rest.nodes.empty()) {
+      result.ilp.status = SolveStatus::kOptimal;
+      result.ilp.solver = "elimination";
+    } else {
+      result.ilp = solve_ilp(rest, options.ilp);
+    }
+    if (result.ilp.status == SolveStatus::kOptimal || result.ilp.status == SolveStatus::kFeasible) {
+      std::vector<StrategyIdx> full(reduced.nodes.size(), 0);
+      for (std::size_t i = 0; i < keep.size(); ++i)
+        full[static_cast<std::size_t>(keep[i])] = result.ilp.choice[i];
+      elim.back_substitute(&full);
+      const double rest_objective =
+          (rest.nodes.empty() ? 0.0 : result.ilp.objective_s) + elim.constant_s();
+      result.ilp.choice = full;
+      result.ilp.objective_s = evaluate(reduced, full);
+      if (std::abs(result.ilp.objective_s - rest_objective) >
+          1e-9 * std::max(1e-6, result.ilp.objective_s)) {
+        throw std::logic_error(
+            "solve_intra_op: elimination changed the objective: " + std::to_string(rest_objective) +
+            " s vs " + std::to_string(result.ilp.objective_s) + " s");
+      }
+    }
+  } else {
+    result.ilp = solve_ilp(reduced, options.ilp);
+  }
+  result.status = result.ilp.status;
+  if (result.status != SolveStatus::kOptimal && result.status != SolveStatus::kFeasible) {
+    result.message =
+        result.ilp.message.empty() ? solve_status_name(result.status) : result.ilp.message;
+    return result;
+  }
+
+  for (std::size_t v = 0; v < kept.size(); ++v) {  // back to the unreduced problem
+    StrategyIdx& c = result.ilp.choice[v];
+    c = kept[v][static_cast<std::size_t>(c)];
+  }
+  result.ilp.objective_s = evaluate(problem, result.ilp.choice);
+  // Re-evaluate the choice op by op (not through the ILP's matrices): STYLE.md 28.
+  std::vector<StrategyIdx> op_choice(m.ops.size());
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const StageOp& op = m.ops[i];
+    op_choice[i] =
+        op.of_node[static_cast<std::size_t>(result.ilp.choice[static_cast<std::size_t>(op.node)])];
+  }
+  double per_mb = 0, per_it = 0;
+  const double B = static_cast<double>(m.micro_batches);
+  const auto count_per_iteration = [&](Bucket b, double w) {
+    return b == Bucket::kMicrobatch ? w * B : w;
+  };
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const StageOp& op = m.ops[i];
+    const double t = op.weight * node_time_s(m, static_cast<StageOpIdx>(i), op_choice[i]);
+    (op.bucket == Bucket::kMicrobatch ? per_mb : per_it) += t;
+    const Strategy& s = op.strategies[static_cast<std::size_t>(op_choice[i])];
+    for (const InternalComm& c : s.comm) {
+      if (m.mesh.axis_size(c.axis) > 1) {
+        result.bytes_per_iteration[collective_name(c.kind)] +=
+            count_per_iteration(op.bucket, op.weight) * static_cast<double>(c.bytes);
+      }
+    }
+    result.strategy[op.op] = op.original[static_cast<std::size_t>(op_choice[i])];
+    result.strategy_name[op.op] = s.name;
+    result.chosen[op.op] = s;
+  }
+  for (const EdgeTerm& e : m.edges) {
+    const StrategyIdx a = op_choice[static_cast<std::size_t>(e.src)];
+    const StrategyIdx b = op_choice[static_cast<std::size_t>(e.dst)];
+    (e.bucket == Bucket::kMicrobatch ? per_mb : per_it) += e.weight * edge_time_s(m, e, a, b);
+    const Layout& from = edge_src_layout(m, e, a);
+    const Layout& to = edge_dst_layout(m, e, b);
+    if (from == to) continue;
+    const Tensor& t = training.graph.tensor(e.tensor);
+    for (const auto& [kind, bytes] :
+         bytes_by_kind(plan_resharding(t.shape, t.dtype, from, to, m.mesh))) {
+      result.bytes_per_iteration[collective_name(kind)] +=
+          count_per_iteration(e.bucket, e.weight) * bytes;
+    }
+  }
+  for (const EdgeTerm& e : m.exits) {
+    const StrategyIdx a = op_choice[static_cast<std::size_t>(e.src)];
+    (e.bucket == Bucket::kMicrobatch ? per_mb : per_it) += e.weight * exit_time_s(m, e, a);
+    Layout from = edge_src_layout(m, e, a), to = from;
+    to.partial = kNoAxes;
+    if (from == to) continue;
+    const Tensor& t = training.graph.tensor(e.tensor);
+    for (const auto& [kind, bytes] :
+         bytes_by_kind(plan_resharding(t.shape, t.dtype, from, to, m.mesh))) {
+      result.bytes_per_iteration[collective_name(kind)] +=
+          count_per_iteration(e.bucket, e.weight) * bytes;
+    }
+  }
+  for (const MemoryTerm& t : m.memory) {
+    const double b = memory_bytes(m, t, op_choice[static_cast<std::size_t>(t.op)]);
+    (t.activation ? result.activation_memory_bytes : result.static_memory_bytes) += b;
+    if (t.borrowed) result.borrowed_parameter_bytes += b;
+  }
+  result.time_per_microbatch_s = per_mb;
+  result.tail_s = per_it;
+  const double recomputed = per_mb + per_it / B;
+  if (std::abs(recomputed - result.ilp.objective_s) > 1e-9 * std::max(1e-6, recomputed)) {
+    throw std::logic_error("solve_intra_op: ILP objective " +
+                           std::to_string(result.ilp.objective_s) +
+                           " s differs from the re-evaluated " + std::to_string(recomputed) + " s");
+  }
+  result.summary = summarize(m, op_choice);
+  return result;
+}
+
+}  // namespace strata::solver

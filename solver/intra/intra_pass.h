@@ -1,0 +1,92 @@
+// Intra-operator pass (DESIGN.md section 4): shards every op of one pipeline stage over a
+// logical mesh by solving the ILP of ilp.h, and prices the stage for the stage DP (stage_dp.h).
+// Nodes are the stage's ops (followers merged first), strategies come from strategy.h, node
+// costs are the local compute time plus internal collectives, edge costs the resharding time of
+// plan_resharding between a producer's output layout and a consumer's required input layout.
+// Gradient collectives deferred to the last micro-batch weigh 1/B. Pure C++.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "solver/cost/cluster_spec.h"
+#include "solver/cost/cost_model.h"
+#include "solver/intra/ilp.h"
+#include "solver/intra/layout.h"
+#include "solver/intra/strategy.h"
+#include "solver/ir/autodiff.h"
+
+namespace strata::solver {
+
+// Where and how a stage runs.
+struct StagePlacement {
+  std::int64_t group = 0;     // host group of the cluster
+  std::int64_t hosts = 1;     // sub-mesh: hosts x devices of that group
+  std::int64_t devices = 1;
+  MeshShape mesh;             // logical mesh d0 x d1 = hosts * devices
+};
+
+struct IntraOptions {
+  IlpOptions ilp;
+  std::int64_t micro_batches = 1;   // B: gradient collectives weigh 1/B per micro-batch
+  std::string dtype = "f32";        // compute dtype (peak FLOP/s and bytes per element)
+  bool recompute = false;           // forward recomputed in backward: one more forward per
+                                    // micro-batch, only boundary activations stored
+  double memory_budget_bytes = 0;   // per device; 0: the device's capacity
+  // Restrict strategies (plan methods): "" = all; "data-parallel": batch letter on every axis
+  // of size > 1 (S01 when both), parameters replicated; "zero2"/"zero3": data parallel with
+  // optimizer state (and for zero3 parameters) split; "megatron": batch on axis 0, heads /
+  // hidden columns / rows on axis 1.
+  std::string restrict_to;
+  // ---- additions (intra-op pass engineer)
+  bool merge_followers = true;  // merge light ops into the op they follow (Alpa 1.6); false
+                                // solves one node per op (tests: same optimum)
+  std::int64_t in_flight_microbatches = 1;  // copies of the stored activations counted in the
+                                            // ILP's memory row (the DP's 1F1B in-flight count)
+};
+
+// The solved stage.
+struct IntraResult {
+  SolveStatus status = SolveStatus::kError;
+  std::map<OpId, std::int32_t> strategy;            // chosen strategy index per op
+  std::map<OpId, std::string> strategy_name;        // its name (plan JSON)
+  double time_per_microbatch_s = 0;   // forward + backward compute + comm of one micro-batch
+  double tail_s = 0;                  // gradient sync + optimizer, once per iteration
+  double static_memory_bytes = 0;     // parameters + gradients + optimizer state per device
+  double activation_memory_bytes = 0; // stored activations of one micro-batch per device
+  std::map<std::string, double> bytes_per_iteration;  // by collective name, per device group
+  IlpSolution ilp;
+  std::string summary;                // e.g. "dp2 x tp4" (the dominant strategy pattern)
+  // ---- additions (intra-op pass engineer)
+  std::map<OpId, Strategy> chosen;    // the chosen strategy of every stage op (its layouts)
+  std::int64_t num_ops = 0;           // ops of the stage
+  std::int64_t num_nodes = 0;         // ILP nodes after follower merging
+  std::int64_t num_edges = 0;         // ILP edges (after folding edges to 1-strategy nodes)
+  std::string message;                // why, when status is not optimal / feasible
+  double borrowed_parameter_bytes = 0;  // part of static_memory_bytes: copies (and gradients) of
+                                        // parameters updated by another stage (GPT's tied wte
+                                        // in the head stage)
+};
+
+// Solves the stage made of the ops of `training` whose layer is in [layer_begin, layer_end)
+// (forward, backward and optimizer phases) on `placement`. The ILP, its cost terms (per
+// micro-batch vs per iteration, parameters loop-carried from their optimizer op's input layout,
+// tensors from other stages free, partial tensors leaving the stage reduced) and the memory row
+// are written out in intra_pass.cc; follower merging in intra_merge.cc; memory terms in
+// intra_memory.cc. Before solving, dominated strategies are dropped and (without a memory row)
+// nodes with <= 2 neighbours are eliminated exactly; the chosen strategies are then re-evaluated
+// op by op and must reproduce the ILP objective: ilp.objective_s == time_per_microbatch_s +
+// tail_s / micro_batches (else std::logic_error).
+// strategy[op] indexes enumerate_strategies(graph, op, mesh); a gradient-accumulation add may
+// also take a partial-sum strategy (both inputs and the output partial over unused axes), whose
+// index is >= that list's size and whose layouts are in chosen[op].
+// Returns status kInfeasible (with message) when restrict_to leaves an op no strategy or no plan
+// fits the memory budget; throws std::invalid_argument on a bad placement, restrict_to or
+// micro_batches, or a compute dtype the device lacks.
+IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_begin,
+                           std::int64_t layer_end, const ClusterSpec& cluster,
+                           const StagePlacement& placement, const IntraOptions& options);
+
+}  // namespace strata::solver

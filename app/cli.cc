@@ -15,6 +15,7 @@
 #include "app/inspect_command.h"
 #include "app/log.h"
 #include "app/model_file.h"
+#include "app/plan_command.h"
 #include "app/train_command.h"
 #include "comm/mpi_session.h"
 #include "solver/ir/gpt.h"
@@ -135,6 +136,13 @@ int run_cli(int argc, char** argv) {
   std::string inspect_path;
   inspect->add_option("FILE", inspect_path, "model, dataset or gradient file")->required();
 
+  auto* plan = app.add_subcommand("plan", "search a parallelisation plan (no MPI needed)");
+  std::string plan_config, plan_out;
+  std::vector<std::string> plan_sets;
+  plan->add_option("CONFIG", plan_config, "run config (YAML)")->required();
+  plan->add_option("--set", plan_sets, "override a config key: a.b.c=value (YAML value)");
+  plan->add_option("--out", plan_out, "folder for plan.json and plan.svg (default output.dir)");
+
   auto* train = app.add_subcommand("train", "train (alone or under srun/mpirun)");
   std::string config;
   std::vector<std::string> sets;
@@ -161,6 +169,7 @@ int run_cli(int argc, char** argv) {
     if (*tokens_cmd) return write_data(dataset_from_tokens(input, token_dtype, vocab, seq), out);
     if (*synth_cmd) return write_data(dataset_synthetic(vocab, seq, count, seed), out);
     if (*inspect) return run_inspect(inspect_path);
+    if (*plan) return run_plan(plan_config, plan_sets, plan_out);
   } catch (const InputError& e) {
     for (const auto& line : e.problems()) fmt::print(stderr, "error: {}\n", line);
     return kExitBadInput;

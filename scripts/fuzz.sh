@@ -11,7 +11,7 @@ runs=${STRATA_FUZZ_RUNS:-20000}
 jobs=${STRATA_FUZZ_JOBS:-2}
 build=$root/build-fuzz
 # target name, corpus folder, max input bytes (the graph seeds are up to 12 KB)
-targets=("fuzz_config config 4096" "fuzz_graph_json graph_json 16384")
+targets=("fuzz_config config 4096" "fuzz_graph_json graph_json 16384" "fuzz_plan_json plan_json 65536")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-fuzz.XXXXXX")
 keep_work=0

@@ -1,0 +1,229 @@
+// plan.method -> Plan: the stage DP over the intra-op cost model, with each method's search space
+// expressed as a filter on stage candidates (see planner.h), then the plan filled in with
+// per-stage strategy summaries, predicted throughput and search statistics.
+#include "solver/plan/planner.h"
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+#include "solver/inter/stage_cost.h"
+#include "solver/inter/stage_dp.h"
+#include "solver/ir/flops.h"
+
+namespace strata::solver {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Filter = std::function<bool(const StageCandidate&)>;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Layers of a GPT: 0 embedding, 1..L blocks, L+1 head.
+std::int64_t model_layers(const GptConfig& model) { return model.layers + 2; }
+
+// Megatron's stages: the L blocks split as evenly as possible into pp ranges (earlier stages take
+// the remainder), the embedding joining the first and the head the last.
+std::vector<std::pair<std::int64_t, std::int64_t>> even_ranges(std::int64_t blocks, std::int64_t pp) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  std::int64_t begin = 0;
+  for (std::int64_t i = 0; i < pp; ++i) {
+    const std::int64_t count = blocks / pp + (i < blocks % pp ? 1 : 0);
+    std::int64_t end = begin + count + (i == 0 ? 1 : 0) + (i == pp - 1 ? 1 : 0);
+    ranges.emplace_back(begin, end);
+    begin = end;
+  }
+  return ranges;
+}
+
+std::string restriction_of(const std::string& method) {
+  if (method == "data-parallel" || method == "zero2" || method == "zero3" || method == "megatron" ||
+      method == "megatron-best") {
+    return method == "megatron-best" ? "megatron" : method;
+  }
+  return "";
+}
+
+StageDpOptions dp_options(const GptConfig& model, const ClusterSpec& cluster,
+                          const PlannerOptions& options) {
+  StageDpOptions dp;
+  dp.num_layers = model_layers(model);
+  for (const auto& g : cluster.groups) {
+    dp.groups.push_back(DeviceGroup{g.hosts, g.devices_per_host, g.device.memory_bytes});
+  }
+  dp.global_batch = options.global_batch;
+  dp.micro_batches = options.micro_batches;
+  dp.schedule = options.schedule;
+  dp.allow_recompute = true;
+  return dp;
+}
+
+// The candidates a method allows.
+Filter method_filter(const std::string& method, const GptConfig& model, const ClusterSpec& cluster,
+                     const PlannerOptions& o) {
+  const std::int64_t layers = model_layers(model);
+  if (method == "auto") return [](const StageCandidate&) { return true; };
+  if (method == "intra-only") {
+    return [layers](const StageCandidate& c) { return c.layer_begin == 0 && c.layer_end == layers; };
+  }
+  if (method == "inter-only") return [](const StageCandidate& c) { return c.submesh.size() == 1; };
+  if (method == "data-parallel" || method == "zero2" || method == "zero3") {
+    return [layers](const StageCandidate& c) {
+      return c.layer_begin == 0 && c.layer_end == layers && c.mesh.d1 == 1;
+    };
+  }
+  if (method == "megatron") {
+    const auto ranges = even_ranges(model.layers, o.pp);
+    const std::set<std::pair<std::int64_t, std::int64_t>> allowed(ranges.begin(), ranges.end());
+    const std::int64_t dp = o.dp, tp = o.tp;
+    return [allowed, dp, tp](const StageCandidate& c) {
+      return allowed.count({c.layer_begin, c.layer_end}) && c.mesh.d0 == dp && c.mesh.d1 == tp;
+    };
+  }
+  if (method == "manual") {
+    std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                        std::int64_t, bool>>
+        allowed;
+    for (const auto& s : o.stages) {
+      allowed.insert({s.layer_begin, s.layer_end, s.hosts, s.devices, s.d0, s.d1, s.recompute});
+    }
+    return [allowed](const StageCandidate& c) {
+      return allowed.count({c.layer_begin, c.layer_end, c.submesh.hosts, c.submesh.devices,
+                            c.mesh.d0, c.mesh.d1, c.recompute}) > 0;
+    };
+  }
+  (void)cluster;
+  throw std::invalid_argument("plan.method: '" + method + "' is not a known method");
+}
+
+void check_request(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o) {
+  validate(model);
+  validate(cluster);
+  for (const auto& g : cluster.groups) {
+    if (!g.device.peak_flops.count(o.dtype)) {
+      throw std::invalid_argument("train.dtype: " + o.dtype + " is not supported by " +
+                                  g.device.kind + " (cluster " + cluster.name + ")");
+    }
+  }
+  if (o.global_batch < 1) throw std::invalid_argument("train.global_batch must be >= 1");
+  if (o.micro_batches > 0 && o.global_batch % o.micro_batches != 0) {
+    throw std::invalid_argument("train.micro_batches: " + std::to_string(o.micro_batches) +
+                                " does not divide train.global_batch " +
+                                std::to_string(o.global_batch));
+  }
+  if (o.method == "megatron") {
+    const std::int64_t n = cluster.total_devices();
+    if (o.dp * o.tp * o.pp != n) {
+      throw std::invalid_argument("plan.dp x plan.tp x plan.pp = " + std::to_string(o.dp) + " x " +
+                                  std::to_string(o.tp) + " x " + std::to_string(o.pp) +
+                                  " does not equal the cluster's " + std::to_string(n) + " devices");
+    }
+    if (o.pp > model.layers) {
+      throw std::invalid_argument("plan.pp: " + std::to_string(o.pp) + " stages for " +
+                                  std::to_string(model.layers) + " blocks");
+    }
+  }
+  if (o.method == "manual" && o.stages.empty()) {
+    throw std::invalid_argument("plan.stages: required for plan.method manual");
+  }
+}
+
+// Searches one method; nullopt with `failure` set when nothing fits.
+struct SearchOutcome {
+  std::optional<StagePlan> plan;
+  std::string failure;
+  double ilp_s = 0, dp_s = 0;
+};
+
+SearchOutcome search(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o,
+                     const std::string& method, const std::shared_ptr<IntraStageCostModel>& costs) {
+  const Filter filter = method_filter(method, model, cluster, o);
+  SearchOutcome out;
+  double cost_s = 0;
+  StageCostFn fn = [&](const StageCandidate& c) -> std::optional<StageEstimate> {
+    if (!filter(c)) return std::nullopt;
+    const auto t0 = Clock::now();
+    auto estimate = (*costs)(c);
+    cost_s += seconds_since(t0);
+    return estimate;
+  };
+  const auto t0 = Clock::now();
+  StageDpResult result = plan_stages(dp_options(model, cluster, o), fn);
+  out.ilp_s = cost_s;
+  out.dp_s = seconds_since(t0) - cost_s;
+  out.plan = result.plan;
+  out.failure = result.failure.message;
+  return out;
+}
+
+}  // namespace
+
+Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o) {
+  const auto start = Clock::now();
+  check_request(model, cluster, o);
+  IntraOptions base;
+  base.ilp = o.ilp;
+  base.dtype = o.dtype;
+  base.restrict_to = restriction_of(o.method);
+  auto costs = std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base);
+
+  SearchOutcome best;
+  std::string best_label;
+  if (o.method == "megatron-best") {
+    // Every dp x tp x pp = N with tp inside a host, pp <= blocks (ALPA_FACTS 4: Megatron grid).
+    const std::int64_t n = cluster.total_devices();
+    std::int64_t per_host = cluster.groups.front().devices_per_host;
+    for (std::int64_t tp = 1; tp <= per_host; ++tp) {
+      if (n % tp || per_host % tp) continue;
+      for (std::int64_t pp = 1; pp <= std::min(model.layers, n / tp); ++pp) {
+        if ((n / tp) % pp) continue;
+        PlannerOptions grid = o;
+        grid.method = "megatron";
+        grid.dp = n / tp / pp;
+        grid.tp = tp;
+        grid.pp = pp;
+        const std::string label = "dp" + std::to_string(grid.dp) + " x tp" + std::to_string(tp) +
+                                  " x pp" + std::to_string(pp);
+        if (o.progress) o.progress("megatron-best: trying " + label);
+        SearchOutcome outcome = search(model, cluster, grid, "megatron", costs);
+        best.ilp_s += outcome.ilp_s;
+        best.dp_s += outcome.dp_s;
+        if (!outcome.plan) {
+          if (best.failure.empty()) best.failure = label + ": " + outcome.failure;
+          continue;
+        }
+        if (!best.plan || outcome.plan->iteration_s < best.plan->iteration_s) {
+          best.plan = outcome.plan;
+          best_label = label;
+        }
+      }
+    }
+  } else {
+    best = search(model, cluster, o, o.method, costs);
+  }
+  if (!best.plan) {
+    throw std::invalid_argument("plan.method " + o.method + ": no plan fits: " +
+                                (best.failure.empty() ? "no valid stage candidate" : best.failure));
+  }
+
+  Plan plan = plan_from_stage_plan(*best.plan, cluster, o.global_batch, o.schedule, o.method);
+  for (std::size_t i = 0; i < plan.stages.size(); ++i) {
+    plan.stages[i].summary = costs->describe(best.plan->stages[i]);
+  }
+  const std::int64_t devices = cluster.total_devices();
+  const double flops = gpt_model_flops(o.global_batch, model.seq_len, model.hidden, model.layers,
+                                       model.vocab);
+  plan.predicted.tflops_per_device =
+      flops / plan.predicted.iteration_s / static_cast<double>(devices) / 1e12;
+  plan.search.ilps_solved = costs->ilp_solves();
+  plan.search.phases_s = {{"intra_op_ilps", best.ilp_s}, {"stage_dp", best.dp_s}};
+  plan.search.wall_s = seconds_since(start);
+  (void)best_label;
+  return plan;
+}
+
+}  // namespace strata::solver

@@ -3,9 +3,9 @@
 // through MPI_Abort when several ranks run so no rank is left waiting in a collective.
 #include "app/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
 #include <optional>
 
@@ -55,13 +55,15 @@ int make_gpt(GptOptions o) {
     for (auto id : graph.tensors_with_role(solver::TensorRole::kParameter)) {
       const auto& t = graph.tensor(id);
       model.params[t.name] = ParamData{
-          t.shape, solver::gpt_init_values(o.config, t.name, solver::num_elements(t.shape), o.seed)};
+          t.shape,
+          solver::gpt_init_values(o.config, t.name, solver::num_elements(t.shape), o.seed)};
     }
   }
   write_model_file(o.out, model);
-  fmt::print("wrote {}: GPT layers={} hidden={} heads={} seq={} vocab={} {}, {} parameters{}\n", o.out,
-             o.config.layers, o.config.hidden, o.config.heads, o.config.seq_len, o.config.vocab,
-             o.dtype, count, model.has_weights ? "" : " (graph only, --no-weights)");
+  fmt::print("wrote {}: GPT layers={} hidden={} heads={} seq={} vocab={} {}, {} parameters{}\n",
+             o.out, o.config.layers, o.config.hidden, o.config.heads, o.config.seq_len,
+             o.config.vocab, o.dtype, count,
+             model.has_weights ? "" : " (graph only, --no-weights)");
   return kExitOk;
 }
 
@@ -92,7 +94,8 @@ int train_with_runtime(const std::string& config, const std::vector<std::string>
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  CLI::App app{"Strata: trains large models on clusters and finds the parallelisation plan itself", "strata"};
+  CLI::App app{"Strata: trains large models on clusters and finds the parallelisation plan itself",
+               "strata"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "strata 0.1.0");
 
@@ -103,7 +106,8 @@ int run_cli(int argc, char** argv) {
   gpt_cmd->add_option("--layers", gpt.config.layers, "transformer blocks")->required();
   gpt_cmd->add_option("--hidden", gpt.config.hidden, "hidden size")->required();
   gpt_cmd->add_option("--heads", gpt.config.heads, "attention heads")->required();
-  gpt_cmd->add_option("--seq", gpt.config.seq_len, "sequence length (= learned positions)")->required();
+  gpt_cmd->add_option("--seq", gpt.config.seq_len, "sequence length (= learned positions)")
+      ->required();
   gpt_cmd->add_option("--vocab", gpt.config.vocab, "vocabulary size")->required();
   gpt_cmd->add_option("--dtype", gpt.dtype, "f32 or f64")->capture_default_str();
   gpt_cmd->add_option("--seed", gpt.seed, "init seed")->capture_default_str();

@@ -30,6 +30,7 @@ class DataOrder {
 };
 
 // The tokens of `row_ids` (each seq_len+1 tokens), concatenated.
-std::vector<std::int32_t> gather_rows(const Dataset& data, const std::vector<std::int64_t>& row_ids);
+std::vector<std::int32_t> gather_rows(const Dataset& data,
+                                      const std::vector<std::int64_t>& row_ids);
 
 }  // namespace strata::app

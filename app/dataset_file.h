@@ -14,8 +14,8 @@ inline constexpr const char* kDatasetFormat = "strata-dataset";
 inline constexpr int kDatasetVersion = 1;
 
 struct Dataset {
-  std::int64_t rows = 0;      // N
-  std::int64_t seq_len = 0;   // S (each row holds S+1 tokens)
+  std::int64_t rows = 0;     // N
+  std::int64_t seq_len = 0;  // S (each row holds S+1 tokens)
   std::int64_t vocab = 0;
   std::string source;
   std::vector<std::int32_t> tokens;  // row-major [N, S+1]

@@ -15,11 +15,16 @@ using solver::TensorId;
 
 kernels::DType to_kernel_dtype(solver::DType dtype) {
   switch (dtype) {
-    case solver::DType::kF64: return kernels::DType::kF64;
-    case solver::DType::kF32: return kernels::DType::kF32;
-    case solver::DType::kBF16: return kernels::DType::kBF16;
-    case solver::DType::kF16: return kernels::DType::kF16;
-    case solver::DType::kI32: return kernels::DType::kI32;
+    case solver::DType::kF64:
+      return kernels::DType::kF64;
+    case solver::DType::kF32:
+      return kernels::DType::kF32;
+    case solver::DType::kBF16:
+      return kernels::DType::kBF16;
+    case solver::DType::kF16:
+      return kernels::DType::kF16;
+    case solver::DType::kI32:
+      return kernels::DType::kI32;
   }
   throw std::invalid_argument("unknown dtype");
 }
@@ -45,11 +50,10 @@ Executor::Executor(const solver::Graph& graph, kernels::Backend& backend)
   for (std::size_t i = 0; i < graph.ops.size(); ++i) {
     const auto& op = graph.ops[i];
     if (op.kind != OpKind::kMatMul) continue;
-    matmul_plans_.emplace(static_cast<solver::OpId>(i),
-                          plan_matmul(solver::attr_str(op, "equation"),
-                                      graph.tensor(op.inputs[0]).shape,
-                                      graph.tensor(op.inputs[1]).shape,
-                                      solver::attr_float_or(op, "alpha", 1.0)));
+    matmul_plans_.emplace(
+        static_cast<solver::OpId>(i),
+        plan_matmul(solver::attr_str(op, "equation"), graph.tensor(op.inputs[0]).shape,
+                    graph.tensor(op.inputs[1]).shape, solver::attr_float_or(op, "alpha", 1.0)));
   }
 }
 
@@ -91,7 +95,8 @@ void Executor::fill(TensorId id, double value) {
 }
 
 void Executor::copy_tensor(TensorId dst, TensorId src) {
-  backend_.copy(buffer(dst), buffer(src), static_cast<std::size_t>(solver::num_bytes(graph_.tensor(src))));
+  backend_.copy(buffer(dst), buffer(src),
+                static_cast<std::size_t>(solver::num_bytes(graph_.tensor(src))));
 }
 
 void Executor::add_into(TensorId acc, TensorId x) {
@@ -111,10 +116,12 @@ void Executor::run(solver::OpId first, solver::OpId last, const StepContext& ctx
       const auto t0 = std::chrono::steady_clock::now();
       run_op(op, ctx);
       backend_.synchronize();
-      profile_s_[std::string(solver::op_kind_name(op.kind)) + " (" + solver::op_phase_name(op.phase) + ")"] +=
+      profile_s_[std::string(solver::op_kind_name(op.kind)) + " (" +
+                 solver::op_phase_name(op.phase) + ")"] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } catch (const std::exception& e) {
-      throw std::runtime_error("op " + op.name + " (" + solver::op_kind_name(op.kind) + "): " + e.what());
+      throw std::runtime_error("op " + op.name + " (" + solver::op_kind_name(op.kind) +
+                               "): " + e.what());
     }
   }
 }
@@ -150,7 +157,8 @@ void Executor::run_matmul(const solver::Op& op) {
   auto permuted = [&](const OperandPermute& p, const void* src, std::size_t slot) -> const void* {
     if (!p.needed) return src;
     void* dst = scratch(slot, p.elements * esize);
-    backend_.permute(dtype, src, dst, p.in_shape.data(), p.perm.data(), static_cast<int>(p.perm.size()));
+    backend_.permute(dtype, src, dst, p.in_shape.data(), p.perm.data(),
+                     static_cast<int>(p.perm.size()));
     return dst;
   };
   kernels::GemmArgs g = plan.gemm;
@@ -195,8 +203,12 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
                           solver::attr_float_or(op, "eps", 1e-5));
       return;
     }
-    case OpKind::kMatMul: run_matmul(op); return;
-    case OpKind::kGelu: k.gelu_forward(dt, in(0), out(0), count(op.inputs[0])); return;
+    case OpKind::kMatMul:
+      run_matmul(op);
+      return;
+    case OpKind::kGelu:
+      k.gelu_forward(dt, in(0), out(0), count(op.inputs[0]));
+      return;
     case OpKind::kSplitHeads:
     case OpKind::kMergeHeads: {
       // Sizes come from a per-part tensor [B,A,S,D]: the merged side ([B,S,P,A,D], [B,S,A,D]
@@ -228,7 +240,9 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       k.softmax_forward(dt, in(0), out(0), leading(x, 1), x.back());
       return;
     }
-    case OpKind::kAdd: k.add(dt, in(0), in(1), out(0), count(op.inputs[0])); return;
+    case OpKind::kAdd:
+      k.add(dt, in(0), in(1), out(0), count(op.inputs[0]));
+      return;
     case OpKind::kCrossEntropy: {
       const Shape& logits = shape(op.inputs[0]);
       k.cross_entropy_forward(dt, in(0), tokens(1), out(0), leading(logits, 1), logits.back());
@@ -250,7 +264,9 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
                            leading(x, 1), x.back());
       return;
     }
-    case OpKind::kGeluGrad: k.gelu_backward(dt, in(0), in(1), out(0), count(op.inputs[0])); return;
+    case OpKind::kGeluGrad:
+      k.gelu_backward(dt, in(0), in(1), out(0), count(op.inputs[0]));
+      return;
     case OpKind::kSoftmaxGrad: {
       const Shape& y = shape(op.inputs[0]);
       k.softmax_backward(dt, in(0), in(1), out(0), leading(y, 1), y.back());
@@ -258,7 +274,8 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
     }
     case OpKind::kCrossEntropyGrad: {
       const Shape& logits = shape(op.inputs[0]);
-      k.cross_entropy_backward(dt, in(0), tokens(1), in(2), out(0), leading(logits, 1), logits.back());
+      k.cross_entropy_backward(dt, in(0), tokens(1), in(2), out(0), leading(logits, 1),
+                               logits.back());
       return;
     }
     case OpKind::kSumSquares:
@@ -268,7 +285,8 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       std::vector<const double*> sums;
       for (TensorId id : op.inputs) sums.push_back(static_cast<const double*>(buffer(id)));
       k.clip_by_global_norm(sums.data(), static_cast<std::int64_t>(sums.size()),
-                            solver::attr_float_or(op, "max_norm", 0.0), static_cast<double*>(out(0)));
+                            solver::attr_float_or(op, "max_norm", 0.0),
+                            static_cast<double*>(out(0)));
       return;
     }
     case OpKind::kAdamW: {
@@ -289,7 +307,8 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       a.step = ctx.step;
       a.momentum = solver::attr_float(op, "momentum");
       a.weight_decay = solver::attr_float(op, "weight_decay");
-      k.sgd_update(dt, in(0), in(1), in(2), count(op.inputs[0]), a, static_cast<const double*>(in(3)));
+      k.sgd_update(dt, in(0), in(1), in(2), count(op.inputs[0]), a,
+                   static_cast<const double*>(in(3)));
       return;
     }
   }

@@ -35,7 +35,7 @@ class Executor {
   void write_tokens(solver::TensorId id, const std::int32_t* tokens, std::int64_t count);
   void fill(solver::TensorId id, double value);
   void copy_tensor(solver::TensorId dst, solver::TensorId src);  // same shape and dtype
-  void add_into(solver::TensorId acc, solver::TensorId x);      // acc += x
+  void add_into(solver::TensorId acc, solver::TensorId x);       // acc += x
 
   // Runs ops [first, last) of the graph in order.
   void run(solver::OpId first, solver::OpId last, const StepContext& ctx);
@@ -57,8 +57,8 @@ class Executor {
 
   const solver::Graph& graph_;
   kernels::Backend& backend_;
-  std::vector<void*> buffers_;                      // by TensorId
-  std::map<solver::OpId, MatMulPlan> matmul_plans_;  // planned once per op
+  std::vector<void*> buffers_;                           // by TensorId
+  std::map<solver::OpId, MatMulPlan> matmul_plans_;      // planned once per op
   std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute buffers, reused
   std::int64_t allocated_bytes_ = 0;
   bool profiling_ = false;

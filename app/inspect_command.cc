@@ -43,23 +43,28 @@ void inspect_model(const std::string& path) {
     params += solver::num_elements(graph.tensor(id).shape);
   const auto seq = graph.tensor(graph.at("tokens")).shape.at(1);
   const double fwd = solver::graph_flops(graph, solver::OpPhase::kForward);
-  const solver::TrainingGraph training = solver::build_training_graph(graph, graph.at("loss"), solver::OptimizerSpec{});
+  const solver::TrainingGraph training =
+      solver::build_training_graph(graph, graph.at("loss"), solver::OptimizerSpec{});
   const double bwd = solver::graph_flops(training.graph, solver::OpPhase::kBackward);
   const std::size_t esize = solver::dtype_size_bytes(model.dtype);
   fmt::print("{}: strata-model v{} ({})\n", path, kModelVersion, model.kind);
   std::string hyper;
   for (const auto& [k, v] : graph.meta) hyper += (hyper.empty() ? "" : ", ") + k + "=" + v;
   fmt::print("  hyper-parameters: {}\n", hyper);
-  fmt::print("  weights: {} ({}; seed {})\n", model.has_weights ? "stored" : "none (initialised from the seed)",
+  fmt::print("  weights: {} ({}; seed {})\n",
+             model.has_weights ? "stored" : "none (initialised from the seed)",
              solver::dtype_name(model.dtype), model.seed);
-  fmt::print("  layers: {} (pipeline units), shared parameters: {}\n", graph.num_layers, graph.shared_parameters.size());
+  fmt::print("  layers: {} (pipeline units), shared parameters: {}\n", graph.num_layers,
+             graph.shared_parameters.size());
   fmt::print("  parameters: {} ({})\n", params, human_count(static_cast<double>(params)));
   fmt::print("  FLOPs per token: forward {}, forward+backward {}\n", human_count(fwd / seq),
              human_count((fwd + bwd) / seq));
   fmt::print("  memory: parameters {}; with gradients and AdamW state {}\n",
-             human_bytes(static_cast<double>(params * esize)), human_bytes(static_cast<double>(4 * params * esize)));
+             human_bytes(static_cast<double>(params * esize)),
+             human_bytes(static_cast<double>(4 * params * esize)));
   fmt::print("  activations per sequence (forward, stored for backward): {}\n",
-             human_bytes(static_cast<double>(solver::bytes_with_role(graph, solver::TensorRole::kActivation))));
+             human_bytes(static_cast<double>(
+                 solver::bytes_with_role(graph, solver::TensorRole::kActivation))));
   fmt::print("  ops ({} forward):", graph.ops.size());
   for (const auto& [kind, n] : kinds) fmt::print(" {} {}", kind, n);
   fmt::print("\n");
@@ -77,12 +82,13 @@ void inspect_dataset(const std::string& path) {
     for (std::int64_t i = 0; i < n; ++i) {
       const int t = data.tokens[static_cast<std::size_t>(i)];
       sample += (t >= 32 && t < 127 && t != '\\') ? std::string(1, static_cast<char>(t))
-                : t == '\n'                     ? std::string("\\n")
-                                                : fmt::format("\\x{:02x}", t);
+                : t == '\n'                       ? std::string("\\n")
+                                                  : fmt::format("\\x{:02x}", t);
     }
     fmt::print("  sample (row 0, bytes): \"{}\"{}\n", sample, n < data.seq_len + 1 ? " ..." : "");
   } else {
-    for (std::int64_t i = 0; i < n; ++i) sample += fmt::format("{} ", data.tokens[static_cast<std::size_t>(i)]);
+    for (std::int64_t i = 0; i < n; ++i)
+      sample += fmt::format("{} ", data.tokens[static_cast<std::size_t>(i)]);
     fmt::print("  sample (row 0, token ids): {}{}\n", sample, n < data.seq_len + 1 ? "..." : "");
   }
 }

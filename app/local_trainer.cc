@@ -24,7 +24,9 @@ LocalTrainer::LocalTrainer(solver::TrainingGraph training, kernels::Backend& bac
   }
 }
 
-std::int64_t LocalTrainer::micro_batch_size() const { return training_.graph.tensor(tokens_).shape[0]; }
+std::int64_t LocalTrainer::micro_batch_size() const {
+  return training_.graph.tensor(tokens_).shape[0];
+}
 std::int64_t LocalTrainer::seq_len() const { return training_.graph.tensor(tokens_).shape[1]; }
 
 void LocalTrainer::set_parameters(const std::map<std::string, std::vector<double>>& values) {
@@ -107,7 +109,8 @@ StepResult LocalTrainer::step(const std::vector<std::int32_t>& rows, const StepC
 double LocalTrainer::evaluate(const std::vector<std::int32_t>& rows) {
   const std::int64_t b = micro_batch_size(), s = seq_len();
   const std::int64_t n_rows = static_cast<std::int64_t>(rows.size()) / (s + 1);
-  if (n_rows < b || n_rows % b != 0) throw std::invalid_argument("evaluate: rows not a multiple of the micro-batch");
+  if (n_rows < b || n_rows % b != 0)
+    throw std::invalid_argument("evaluate: rows not a multiple of the micro-batch");
   double total = 0;
   for (std::int64_t first = 0; first < n_rows; first += b) {
     load_micro_batch(rows, first);

@@ -38,7 +38,8 @@ class LocalTrainer {
 
   // `rows`: global_batch rows of seq_len+1 tokens (inputs row[:S], targets row[1:]).
   // update=false runs forward and backward only (gradient checks, gradient dumps).
-  StepResult step(const std::vector<std::int32_t>& rows, const StepContext& ctx, bool update = true);
+  StepResult step(const std::vector<std::int32_t>& rows, const StepContext& ctx,
+                  bool update = true);
   // Mean loss of `rows` (a multiple of the micro-batch size) by forward passes only.
   double evaluate(const std::vector<std::int32_t>& rows);
 
@@ -51,7 +52,7 @@ class LocalTrainer {
   std::unique_ptr<Executor> executor_;
   solver::TensorId tokens_ = solver::kNoTensor, targets_ = solver::kNoTensor;
   solver::OpId forward_end_ = 0, backward_end_ = 0;
-  std::vector<std::int32_t> inputs_, targets_host_;  // staging for one micro-batch
+  std::vector<std::int32_t> inputs_, targets_host_;              // staging for one micro-batch
   std::map<solver::TensorId, std::vector<double>> accumulated_;  // unused when M == 1
 };
 

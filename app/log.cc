@@ -34,7 +34,9 @@ void log_line(LogLevel level, bool rank0_only, const std::string& text) {
   if (rank0_only && rank != 0) return;
   const int size = comm::world_size_or_one();
   std::FILE* stream = level <= LogLevel::kWarn ? stderr : stdout;
-  const char* tag = level == LogLevel::kError ? "error: " : level == LogLevel::kWarn ? "warning: " : "";
+  const char* tag = level == LogLevel::kError  ? "error: "
+                    : level == LogLevel::kWarn ? "warning: "
+                                               : "";
   if (size > 1) {
     std::fprintf(stream, "[r%d/%d] %s%s\n", rank, size, tag, text.c_str());
   } else {

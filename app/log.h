@@ -19,10 +19,10 @@ void log_line(LogLevel level, bool rank0_only, const std::string& text);
 
 }  // namespace strata::app
 
-#define STRATA_LOG_IMPL(level, rank0, subsys, ...)                                  \
-  do {                                                                              \
-    if (::strata::app::log_enabled(level, subsys))                                  \
-      ::strata::app::log_line(level, rank0, fmt::format(__VA_ARGS__));             \
+#define STRATA_LOG_IMPL(level, rank0, subsys, ...)                     \
+  do {                                                                 \
+    if (::strata::app::log_enabled(level, subsys))                     \
+      ::strata::app::log_line(level, rank0, fmt::format(__VA_ARGS__)); \
   } while (0)
 #define STRATA_LOG(level, ...) \
   STRATA_LOG_IMPL(::strata::app::LogLevel::level, false, "app", __VA_ARGS__)

@@ -58,7 +58,8 @@ MatMulPlan plan_matmul(const std::string& equation, const solver::Shape& a_shape
   for (std::size_t i = 0; i < eq.a.size() && i < a_shape.size(); ++i) dims[eq.a[i]] = a_shape[i];
   for (std::size_t i = 0; i < eq.b.size() && i < b_shape.size(); ++i) dims[eq.b[i]] = b_shape[i];
   if (eq.a.size() != a_shape.size() || eq.b.size() != b_shape.size()) {
-    throw std::invalid_argument("matmul equation '" + equation + "': operand ranks differ from shapes");
+    throw std::invalid_argument("matmul equation '" + equation +
+                                "': operand ranks differ from shapes");
   }
   for (char c : eq.a + eq.b) {
     if (!has(eq.c, c) && !(has(eq.a, c) && has(eq.b, c))) {

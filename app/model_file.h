@@ -28,10 +28,10 @@ struct ParamData {
 
 struct ModelFile {
   std::string path;
-  std::string kind;                 // "gpt"
-  std::string graph_json;           // solver::encode_graph_json of the forward graph
+  std::string kind;                           // "gpt"
+  std::string graph_json;                     // solver::encode_graph_json of the forward graph
   solver::DType dtype = solver::DType::kF32;  // parameter dtype in the file (f32 or f64)
-  std::uint64_t seed = 0;           // init seed (used when has_weights is false)
+  std::uint64_t seed = 0;                     // init seed (used when has_weights is false)
   bool has_weights = true;
   std::map<std::string, ParamData> params;  // by name; empty when !has_weights
 };

@@ -77,7 +77,9 @@ int run_plan(const std::string& config_path, const std::vector<std::string>& set
   const solver::ClusterSpec cluster =
       read_cluster_spec(c.cluster_preset, c.cluster_hosts, c.cluster_devices_per_host, 0);
 
-  STRATA_LOG0(kInfo, "strata plan: {} | GPT L={} H={} S={} V={} | cluster {} ({} devices) | method {} | global batch {} | {}",
+  STRATA_LOG0(kInfo,
+              "strata plan: {} | GPT L={} H={} S={} V={} | cluster {} ({} devices) | method {} | "
+              "global batch {} | {}",
               c.source, gpt.layers, gpt.hidden, gpt.seq_len, gpt.vocab, cluster.name,
               cluster.total_devices(), c.plan_method, c.global_batch, c.dtype);
   solver::Plan plan;

@@ -39,8 +39,8 @@ struct RunSetup {
   std::int64_t micro_batches = 1;
   Dataset train_data, val_data;
   std::string backend = "host";
-  double peak_flops = 0;              // per device, for the compute dtype
-  double model_flops_per_step = 0;    // ALPA_FACTS 4.1 formula, global batch
+  double peak_flops = 0;            // per device, for the compute dtype
+  double model_flops_per_step = 0;  // ALPA_FACTS 4.1 formula, global batch
   std::int64_t layers = 0, hidden = 0, vocab = 0, seq_len = 0;
 };
 
@@ -61,13 +61,16 @@ std::string resolve_backend(const std::string& requested) {
   }
   if (kernels::backend_available("cuda")) return "cuda";
   if (kernels::visible_cuda_devices() > 0) {
-    STRATA_LOG0(kInfo, "cluster.backend auto: {} GPU(s) visible but no CUDA kernels in this build; using host",
-                kernels::visible_cuda_devices());
+    STRATA_LOG0(
+        kInfo,
+        "cluster.backend auto: {} GPU(s) visible but no CUDA kernels in this build; using host",
+        kernels::visible_cuda_devices());
   }
   return "host";
 }
 
-RunSetup prepare(const std::string& config_path, const std::vector<std::string>& sets, int world_size) {
+RunSetup prepare(const std::string& config_path, const std::vector<std::string>& sets,
+                 int world_size) {
   RunSetup s;
   s.config = load_config(config_path, sets);
   const RunConfig& c = s.config;
@@ -84,26 +87,30 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
                        "' needs the cuda backend; the host backend computes in f32 or f64");
   }
   if (c.micro_batches > 0 && c.global_batch % c.micro_batches != 0) {
-    problems.push_back(fmt::format("{}: train.micro_batches: {} does not divide train.global_batch {}",
-                                   config_path, c.micro_batches, c.global_batch));
+    problems.push_back(
+        fmt::format("{}: train.micro_batches: {} does not divide train.global_batch {}",
+                    config_path, c.micro_batches, c.global_batch));
   }
   if (!problems.empty()) throw InputError(problems);
 
   s.backend = resolve_backend(c.backend);
   const ClusterPreset preset = read_cluster_preset(c.cluster_preset);
   const std::int64_t hosts = c.cluster_hosts > 0 ? c.cluster_hosts : preset.hosts;
-  std::int64_t devices = c.cluster_devices_per_host > 0 ? c.cluster_devices_per_host : preset.devices_per_host;
+  std::int64_t devices =
+      c.cluster_devices_per_host > 0 ? c.cluster_devices_per_host : preset.devices_per_host;
   if (devices == 0) devices = world_size / std::max<std::int64_t>(hosts, 1);
   if (hosts * devices != world_size) {
-    throw InputError(fmt::format("{}: cluster.hosts x cluster.devices_per_host = {} x {} = {} but {} rank(s) were launched",
-                                 config_path, hosts, devices, hosts * devices, world_size));
+    throw InputError(fmt::format(
+        "{}: cluster.hosts x cluster.devices_per_host = {} x {} = {} but {} rank(s) were launched",
+        config_path, hosts, devices, hosts * devices, world_size));
   }
   s.dtype = solver::parse_dtype(c.dtype);
   s.peak_flops = preset.peak_flops.count(c.dtype) ? preset.peak_flops.at(c.dtype) : 0.0;
 
   s.model = read_model_file(c.model_path);
   if (s.dtype == solver::DType::kF64 && s.model.dtype != solver::DType::kF64) {
-    throw InputError(c.model_path + ": train.dtype f64 needs a model file written with --dtype f64 (this one is " +
+    throw InputError(c.model_path +
+                     ": train.dtype f64 needs a model file written with --dtype f64 (this one is " +
                      solver::dtype_name(s.model.dtype) + ")");
   }
   s.micro_batches = c.micro_batches > 0 ? c.micro_batches : 1;  // one device: nothing to pipeline
@@ -125,7 +132,8 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   if (c.eval_every > 0 && c.val_path.empty()) {
     throw InputError(config_path + ": train.eval_every: set, but data.val_path is empty");
   }
-  s.model_flops_per_step = solver::gpt_model_flops(c.global_batch, s.seq_len, s.hidden, s.layers, s.vocab);
+  s.model_flops_per_step =
+      solver::gpt_model_flops(c.global_batch, s.seq_len, s.hidden, s.layers, s.vocab);
   return s;
 }
 
@@ -141,8 +149,10 @@ std::string format_duration(double seconds) {
                        : fmt::format("{}:{:02}", total / 60, total % 60);
 }
 
-void write_gradients(const std::string& path, const std::map<std::string, std::vector<double>>& grads,
-                     const solver::Graph& graph, solver::DType dtype, double loss, std::int64_t step) {
+void write_gradients(const std::string& path,
+                     const std::map<std::string, std::vector<double>>& grads,
+                     const solver::Graph& graph, solver::DType dtype, double loss,
+                     std::int64_t step) {
   h5::write_atomically(path, [&](hid_t file) {
     h5::write_attr_string(file, "format", "strata-gradients");
     h5::write_attr_int(file, "version", 1);
@@ -156,7 +166,8 @@ void write_gradients(const std::string& path, const std::map<std::string, std::v
 }
 
 void save_final_model(const RunSetup& s, const std::string& path,
-                      const std::map<std::string, std::vector<double>>& params, const solver::Graph& graph) {
+                      const std::map<std::string, std::vector<double>>& params,
+                      const solver::Graph& graph) {
   ModelFile out = s.model;
   out.has_weights = true;
   out.params.clear();
@@ -175,10 +186,11 @@ void print_profile(const std::map<std::string, double>& profile_s, std::int64_t 
     total += seconds;
   }
   std::sort(rows.rbegin(), rows.rend());
-  STRATA_LOG0(kInfo, "profile (STRATA_PROFILE=1): {:.4f} s/step in ops", total / static_cast<double>(steps));
+  STRATA_LOG0(kInfo, "profile (STRATA_PROFILE=1): {:.4f} s/step in ops",
+              total / static_cast<double>(steps));
   for (const auto& [seconds, kind] : rows) {
-    STRATA_LOG0(kInfo, "  {:<32} {:8.4f} s/step {:5.1f} %", kind, seconds / static_cast<double>(steps),
-                100.0 * seconds / total);
+    STRATA_LOG0(kInfo, "  {:<32} {:8.4f} s/step {:5.1f} %", kind,
+                seconds / static_cast<double>(steps), 100.0 * seconds / total);
   }
 }
 
@@ -193,7 +205,8 @@ int train(RunSetup& s) {
   solver::TrainingGraph training = solver::build_training_graph(forward, loss, c.optimizer);
   std::int64_t graph_bytes = 0;
   for (const auto& t : training.graph.tensors) graph_bytes += solver::num_bytes(t);
-  h5::check_host_memory(c.model_path, "training this model", static_cast<std::uint64_t>(graph_bytes));
+  h5::check_host_memory(c.model_path, "training this model",
+                        static_cast<std::uint64_t>(graph_bytes));
 
   auto backend = kernels::make_backend(s.backend);
   LocalTrainer trainer(std::move(training), *backend, s.micro_batches);
@@ -202,13 +215,15 @@ int train(RunSetup& s) {
   trainer.executor().set_profiling(profile);
   {
     std::map<std::string, std::vector<double>> init;
-    for (auto& [name, data] : model_parameters(s.model, trainer.graph())) init[name] = std::move(data.values);
+    for (auto& [name, data] : model_parameters(s.model, trainer.graph()))
+      init[name] = std::move(data.values);
     trainer.set_parameters(init);
   }
 
   fs::create_directories(c.output_dir);
   const std::string metrics_path = c.resolved_metrics_path();
-  if (fs::path(metrics_path).has_parent_path()) fs::create_directories(fs::path(metrics_path).parent_path());
+  if (fs::path(metrics_path).has_parent_path())
+    fs::create_directories(fs::path(metrics_path).parent_path());
   std::ofstream metrics(metrics_path, std::ios::trunc);
   if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
   {
@@ -216,12 +231,14 @@ int train(RunSetup& s) {
     resolved << config_to_yaml(c);
   }
 
-  STRATA_LOG0(kInfo, "strata train: {} | GPT L={} H={} S={} V={} | {} params | dtype {} | backend {}",
+  STRATA_LOG0(kInfo,
+              "strata train: {} | GPT L={} H={} S={} V={} | {} params | dtype {} | backend {}",
               c.source, s.layers, s.hidden, s.seq_len, s.vocab,
               solver::bytes_with_role(trainer.graph(), solver::TensorRole::kParameter) /
                   static_cast<std::int64_t>(solver::dtype_size_bytes(s.dtype)),
               c.dtype, s.backend);
-  STRATA_LOG0(kInfo, "data {} ({} rows) | global batch {} = {} micro-batch(es) x {} | {} steps | {} {}",
+  STRATA_LOG0(kInfo,
+              "data {} ({} rows) | global batch {} = {} micro-batch(es) x {} | {} steps | {} {}",
               c.data_path, s.train_data.rows, c.global_batch, s.micro_batches, micro, c.steps,
               c.optimizer.kind, c.optimizer.schedule);
 
@@ -240,7 +257,8 @@ int train(RunSetup& s) {
     const StepResult r = trainer.step(rows, ctx);
     const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!std::isfinite(r.loss)) {
-      throw std::runtime_error(fmt::format("step {}: loss is {} (non-finite); stopping", step, r.loss));
+      throw std::runtime_error(
+          fmt::format("step {}: loss is {} (non-finite); stopping", step, r.loss));
     }
     last_loss = r.loss;
     if (step > 1 || c.steps == 1) {
@@ -252,20 +270,23 @@ int train(RunSetup& s) {
       write_gradients(path, trainer.gradients(), trainer.graph(), s.dtype, r.loss, step);
     }
     const double flops_per_s = s.model_flops_per_step / step_s;
-    metrics << fmt::format(
-                   "{{\"step\": {}, \"loss\": {:.17g}, \"lr\": {:.17g}, \"grad_norm\": {:.17g}, "
-                   "\"step_time_s\": {:.6g}, \"tokens_per_s\": {:.6g}, \"tflops_per_device\": {:.6g}, "
-                   "\"mfu\": {:.6g}, \"peak_memory_bytes\": {}, \"bytes\": {{\"all_reduce\": 0, "
-                   "\"all_gather\": 0, \"reduce_scatter\": 0, \"all_to_all\": 0, \"p2p\": 0}}}}",
-                   step, r.loss, ctx.lr, r.grad_norm, step_s, tokens_per_step / step_s,
-                   flops_per_s / 1e12, s.peak_flops > 0 ? flops_per_s / s.peak_flops : 0.0,
-                   trainer.executor().allocated_bytes())
-            << '\n'
-            << std::flush;
+    metrics
+        << fmt::format(
+               "{{\"step\": {}, \"loss\": {:.17g}, \"lr\": {:.17g}, \"grad_norm\": {:.17g}, "
+               "\"step_time_s\": {:.6g}, \"tokens_per_s\": {:.6g}, \"tflops_per_device\": {:.6g}, "
+               "\"mfu\": {:.6g}, \"peak_memory_bytes\": {}, \"bytes\": {{\"all_reduce\": 0, "
+               "\"all_gather\": 0, \"reduce_scatter\": 0, \"all_to_all\": 0, \"p2p\": 0}}}}",
+               step, r.loss, ctx.lr, r.grad_norm, step_s, tokens_per_step / step_s,
+               flops_per_s / 1e12, s.peak_flops > 0 ? flops_per_s / s.peak_flops : 0.0,
+               trainer.executor().allocated_bytes())
+        << '\n'
+        << std::flush;
     if (step % c.log_every == 0 || step == c.steps || step == 1) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
       const double per_step = timed_steps ? timed_s / static_cast<double>(timed_steps) : step_s;
-      STRATA_LOG0(kInfo, "step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | elapsed {} | eta {}",
+      STRATA_LOG0(kInfo,
+                  "step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | "
+                  "elapsed {} | eta {}",
                   step, std::to_string(c.steps).size(), c.steps, r.loss, ctx.lr, r.grad_norm,
                   tokens_per_step / step_s, format_duration(elapsed),
                   format_duration(per_step * static_cast<double>(c.steps - step)));
@@ -275,7 +296,8 @@ int train(RunSetup& s) {
       std::vector<std::int64_t> ids(static_cast<std::size_t>(usable));
       for (std::int64_t i = 0; i < usable; ++i) ids[static_cast<std::size_t>(i)] = i;
       const double val = trainer.evaluate(gather_rows(s.val_data, ids));
-      metrics << fmt::format("{{\"step\": {}, \"val_loss\": {:.17g}}}", step, val) << '\n' << std::flush;
+      metrics << fmt::format("{{\"step\": {}, \"val_loss\": {:.17g}}}", step, val) << '\n'
+              << std::flush;
       STRATA_LOG0(kInfo, "step {} | val loss {:.4f} ({} rows)", step, val, usable);
     }
   }
@@ -286,7 +308,9 @@ int train(RunSetup& s) {
     save_final_model(s, model_out, trainer.parameters(), trainer.graph());
   }
   const double mean_step = timed_steps ? timed_s / static_cast<double>(timed_steps) : 0.0;
-  STRATA_LOG0(kInfo, "done: {} steps in {} | final loss {:.4f} | {:.3f} s/step, {:.0f} tok/s, {:.3f} TFLOP/s per device",
+  STRATA_LOG0(kInfo,
+              "done: {} steps in {} | final loss {:.4f} | {:.3f} s/step, {:.0f} tok/s, {:.3f} "
+              "TFLOP/s per device",
               c.steps, format_duration(total_s), last_loss, mean_step,
               mean_step > 0 ? tokens_per_step / mean_step : 0.0,
               mean_step > 0 ? s.model_flops_per_step / mean_step / 1e12 : 0.0);

@@ -23,12 +23,12 @@ std::string mpi_error_string(int code);
 }  // namespace detail
 
 // Evaluates `expr` once; throws comm::Error naming lib, expression, reason, file, line and rank.
-#define STRATA_CHECK_GEN(expr, ok, lib, why_fn)                                          \
-  do {                                                                                   \
-    const auto strata_check_rc_ = (expr);                                                \
-    if (strata_check_rc_ != (ok))                                                        \
-      ::strata::comm::detail::throw_check_failure(lib, #expr, why_fn(strata_check_rc_),  \
-                                                  __FILE__, __LINE__);                   \
+#define STRATA_CHECK_GEN(expr, ok, lib, why_fn)                                                   \
+  do {                                                                                            \
+    const auto strata_check_rc_ = (expr);                                                         \
+    if (strata_check_rc_ != (ok))                                                                 \
+      ::strata::comm::detail::throw_check_failure(lib, #expr, why_fn(strata_check_rc_), __FILE__, \
+                                                  __LINE__);                                      \
   } while (0)
 #define STRATA_MPI_CHECK(expr) \
   STRATA_CHECK_GEN(expr, MPI_SUCCESS, "MPI", ::strata::comm::detail::mpi_error_string)

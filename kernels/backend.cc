@@ -9,11 +9,16 @@ namespace strata::kernels {
 
 std::size_t dtype_size_bytes(DType dtype) {
   switch (dtype) {
-    case DType::kF64: return 8;
-    case DType::kF32: return 4;
-    case DType::kBF16: return 2;
-    case DType::kF16: return 2;
-    case DType::kI32: return 4;
+    case DType::kF64:
+      return 8;
+    case DType::kF32:
+      return 4;
+    case DType::kBF16:
+      return 2;
+    case DType::kF16:
+      return 2;
+    case DType::kI32:
+      return 4;
   }
   throw std::invalid_argument("unknown kernels::DType");
 }

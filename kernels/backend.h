@@ -87,13 +87,13 @@ class Backend {
   // ---- normalisations (rows x cols, normalised over cols)
   // y = (x - mean) * rstd * w + b with rstd = 1/sqrt(var + eps) (biased var); saves mean, rstd
   // (dtype elements, one per row).
-  virtual void layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
-                                 void* y, void* mean, void* rstd, std::int64_t rows,
-                                 std::int64_t cols, double eps) = 0;
+  virtual void layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                                 void* mean, void* rstd, std::int64_t rows, std::int64_t cols,
+                                 double eps) = 0;
   // Overwrites dx, dw, db.
   virtual void layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
-                                  const void* mean, const void* rstd, void* dx, void* dw,
-                                  void* db, std::int64_t rows, std::int64_t cols) = 0;
+                                  const void* mean, const void* rstd, void* dx, void* dw, void* db,
+                                  std::int64_t rows, std::int64_t cols) = 0;
   virtual void softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
                                std::int64_t cols) = 0;
   // dx = y * (dy - sum(dy * y)) per row.
@@ -125,18 +125,17 @@ class Backend {
 
   // ---- loss: logits [rows, vocab], targets [rows]
   // loss (one dtype element) = mean over rows of (logsumexp(logits) - logits[target]).
-  virtual void cross_entropy_forward(DType dtype, const void* logits,
-                                     const std::int32_t* targets, void* loss, std::int64_t rows,
-                                     std::int64_t vocab) = 0;
+  virtual void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
+                                     void* loss, std::int64_t rows, std::int64_t vocab) = 0;
   // dlogits = (softmax(logits) - onehot(target)) * dloss[0] / rows.
-  virtual void cross_entropy_backward(DType dtype, const void* logits,
-                                      const std::int32_t* targets, const void* dloss,
-                                      void* dlogits, std::int64_t rows, std::int64_t vocab) = 0;
+  virtual void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
+                                      const void* dloss, void* dlogits, std::int64_t rows,
+                                      std::int64_t vocab) = 0;
 
   // ---- optimizer (in place; norm_scale: f64 [2] {norm, scale} in backend memory)
   // norm_scale = {sqrt(sum sumsq[i]), max_norm > 0 ? min(1, max_norm / (norm + 1e-6)) : 1}.
-  virtual void clip_by_global_norm(const double* const* sumsq, std::int64_t count,
-                                   double max_norm, double* norm_scale) = 0;
+  virtual void clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
+                                   double* norm_scale) = 0;
   virtual void adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
                             std::int64_t n, const AdamWArgs& args, const double* norm_scale) = 0;
   virtual void sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,

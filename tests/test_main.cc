@@ -2,12 +2,12 @@
 // session. Only rank 0 reports unless CATCH_MPI_ALL_RANKS=1; the exit code is the max over ranks,
 // so a failure on any rank fails the test and no rank is left waiting (STYLE.md 37).
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <mpi.h>
 #include <unistd.h>
 
 #include <Kokkos_Core.hpp>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

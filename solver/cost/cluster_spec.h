@@ -22,7 +22,7 @@ struct DeviceSpec {
   std::map<std::string, double> peak_flops;  // by dtype name ("f64", "f32", "bf16", "f16"),
                                              // FLOP/s; a dtype absent here is unsupported
   double memory_bandwidth_bytes_per_s = 0;
-  double memory_bytes = 0;                   // capacity per device
+  double memory_bytes = 0;  // capacity per device
   // Achieved fraction of peak per op kind name ("matmul", "layernorm", ...); absent kinds use
   // default_efficiency.
   std::map<std::string, double> efficiency;
@@ -30,11 +30,11 @@ struct DeviceSpec {
 };
 
 struct HostGroup {
-  std::string name;               // "group0", or from the file
+  std::string name;  // "group0", or from the file
   std::int64_t hosts = 1;
   std::int64_t devices_per_host = 1;
   DeviceSpec device;
-  LinkSpec intra_host;            // between devices of one host (NVLink, shared memory)
+  LinkSpec intra_host;  // between devices of one host (NVLink, shared memory)
 };
 
 struct ClusterSpec {

@@ -43,11 +43,11 @@ struct StageCandidate {
 
 // What a stage costs, from the intra-op pass (or a fake table in tests). Times are per device.
 struct StageEstimate {
-  double time_per_microbatch_s = 0;   // forward + backward (+ recomputed forward) + sending the
-                                      // boundary tensors to the next stage, per micro-batch
-  double tail_s = 0;                  // once per iteration: gradient sync + optimizer
-  double static_memory_bytes = 0;     // parameters, gradients, optimizer state (as sharded)
-  double activation_memory_bytes = 0; // kept per in-flight micro-batch
+  double time_per_microbatch_s = 0;    // forward + backward (+ recomputed forward) + sending the
+                                       // boundary tensors to the next stage, per micro-batch
+  double tail_s = 0;                   // once per iteration: gradient sync + optimizer
+  double static_memory_bytes = 0;      // parameters, gradients, optimizer state (as sharded)
+  double activation_memory_bytes = 0;  // kept per in-flight micro-batch
 };
 
 // nullopt: the candidate is invalid (shapes do not divide, no strategy, ...).
@@ -57,10 +57,10 @@ struct StageDpOptions {
   std::int64_t num_layers = 1;      // L: layers 0..L-1 (embedding, blocks, head for GPT)
   std::vector<DeviceGroup> groups;  // the cluster; every device must be used
   std::int64_t global_batch = 1;
-  std::int64_t micro_batches = 0;   // 0: searched over divisors of global_batch
-  std::string schedule = "1f1b";    // "1f1b" or "gpipe": in-flight activations per stage
-  bool allow_recompute = true;      // search recompute per stage
-  std::int64_t max_stages = 0;      // 0: no limit besides layers and devices
+  std::int64_t micro_batches = 0;  // 0: searched over divisors of global_batch
+  std::string schedule = "1f1b";   // "1f1b" or "gpipe": in-flight activations per stage
+  bool allow_recompute = true;     // search recompute per stage
+  std::int64_t max_stages = 0;     // 0: no limit besides layers and devices
   // Sub-mesh shapes per group: (1, 1), (1, 2), (1, 4), ... (1, M) and (n, M) for n = 2..hosts,
   // plus (1, M) when M is not a power of two. Logical meshes: every factorisation d0 x d1.
   // Sub-host sizes (1, m) are the powers of two that divide M (then M itself): a divisibility
@@ -69,22 +69,23 @@ struct StageDpOptions {
 };
 
 struct StagePlan {
-  std::vector<StageCandidate> stages;   // in pipeline order, covering layers 0..L-1
-  std::vector<StageEstimate> estimates; // per stage
+  std::vector<StageCandidate> stages;      // in pipeline order, covering layers 0..L-1
+  std::vector<StageEstimate> estimates;    // per stage
   std::vector<std::int64_t> first_device;  // world-rank of each stage's first device (placement)
   std::int64_t micro_batches = 1;
-  double iteration_s = 0;  // sum_i t_i + (B - 1) * max_i t_i + max_i tail_i
+  double iteration_s = 0;        // sum_i t_i + (B - 1) * max_i t_i + max_i tail_i
   double peak_memory_bytes = 0;  // max over stages, per device
 };
 
 // Why nothing was found: the best candidate's worst stage and by how much it misses memory.
 struct StageDpFailure {
-  std::string message;  // e.g. "stage 3 (layers 20-27) needs 21.4 GiB per device; 16.0 GiB available"
+  std::string
+      message;  // e.g. "stage 3 (layers 20-27) needs 21.4 GiB per device; 16.0 GiB available"
 };
 
 struct StageDpResult {
   std::optional<StagePlan> plan;
-  StageDpFailure failure;           // set when !plan
+  StageDpFailure failure;             // set when !plan
   std::int64_t cost_evaluations = 0;  // calls of the cost function (after caching)
   double wall_s = 0;
 };

@@ -22,19 +22,19 @@ namespace strata::solver {
 
 // Where and how a stage runs.
 struct StagePlacement {
-  std::int64_t group = 0;     // host group of the cluster
-  std::int64_t hosts = 1;     // sub-mesh: hosts x devices of that group
+  std::int64_t group = 0;  // host group of the cluster
+  std::int64_t hosts = 1;  // sub-mesh: hosts x devices of that group
   std::int64_t devices = 1;
-  MeshShape mesh;             // logical mesh d0 x d1 = hosts * devices
+  MeshShape mesh;  // logical mesh d0 x d1 = hosts * devices
 };
 
 struct IntraOptions {
   IlpOptions ilp;
-  std::int64_t micro_batches = 1;   // B: gradient collectives weigh 1/B per micro-batch
-  std::string dtype = "f32";        // compute dtype (peak FLOP/s and bytes per element)
-  bool recompute = false;           // forward recomputed in backward: one more forward per
-                                    // micro-batch, only boundary activations stored
-  double memory_budget_bytes = 0;   // per device; 0: the device's capacity
+  std::int64_t micro_batches = 1;  // B: gradient collectives weigh 1/B per micro-batch
+  std::string dtype = "f32";       // compute dtype (peak FLOP/s and bytes per element)
+  bool recompute = false;          // forward recomputed in backward: one more forward per
+                                   // micro-batch, only boundary activations stored
+  double memory_budget_bytes = 0;  // per device; 0: the device's capacity
   // Restrict strategies (plan methods): "" = all; "data-parallel": batch letter on every axis
   // of size > 1 (S01 when both), parameters replicated; "zero2"/"zero3": data parallel with
   // optimizer state (and for zero3 parameters) split; "megatron": batch on axis 0, heads /
@@ -50,21 +50,21 @@ struct IntraOptions {
 // The solved stage.
 struct IntraResult {
   SolveStatus status = SolveStatus::kError;
-  std::map<OpId, std::int32_t> strategy;            // chosen strategy index per op
-  std::map<OpId, std::string> strategy_name;        // its name (plan JSON)
-  double time_per_microbatch_s = 0;   // forward + backward compute + comm of one micro-batch
-  double tail_s = 0;                  // gradient sync + optimizer, once per iteration
-  double static_memory_bytes = 0;     // parameters + gradients + optimizer state per device
-  double activation_memory_bytes = 0; // stored activations of one micro-batch per device
+  std::map<OpId, std::int32_t> strategy;      // chosen strategy index per op
+  std::map<OpId, std::string> strategy_name;  // its name (plan JSON)
+  double time_per_microbatch_s = 0;    // forward + backward compute + comm of one micro-batch
+  double tail_s = 0;                   // gradient sync + optimizer, once per iteration
+  double static_memory_bytes = 0;      // parameters + gradients + optimizer state per device
+  double activation_memory_bytes = 0;  // stored activations of one micro-batch per device
   std::map<std::string, double> bytes_per_iteration;  // by collective name, per device group
   IlpSolution ilp;
-  std::string summary;                // e.g. "dp2 x tp4" (the dominant strategy pattern)
+  std::string summary;  // e.g. "dp2 x tp4" (the dominant strategy pattern)
   // ---- additions (intra-op pass engineer)
-  std::map<OpId, Strategy> chosen;    // the chosen strategy of every stage op (its layouts)
-  std::int64_t num_ops = 0;           // ops of the stage
-  std::int64_t num_nodes = 0;         // ILP nodes after follower merging
-  std::int64_t num_edges = 0;         // ILP edges (after folding edges to 1-strategy nodes)
-  std::string message;                // why, when status is not optimal / feasible
+  std::map<OpId, Strategy> chosen;      // the chosen strategy of every stage op (its layouts)
+  std::int64_t num_ops = 0;             // ops of the stage
+  std::int64_t num_nodes = 0;           // ILP nodes after follower merging
+  std::int64_t num_edges = 0;           // ILP edges (after folding edges to 1-strategy nodes)
+  std::string message;                  // why, when status is not optimal / feasible
   double borrowed_parameter_bytes = 0;  // part of static_memory_bytes: copies (and gradients) of
                                         // parameters updated by another stage (GPT's tied wte
                                         // in the head stage)

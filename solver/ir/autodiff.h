@@ -11,12 +11,12 @@
 namespace strata::solver {
 
 struct TrainingGraph {
-  Graph graph;                            // ops in execution order: forward, backward, optimizer
-  TensorId loss = kNoTensor;              // scalar, role kLoss
-  TensorId loss_grad = kNoTensor;         // scalar seed of the backward pass (the executor sets it)
-  std::map<TensorId, TensorId> grad_of;   // parameter -> its total gradient
+  Graph graph;                           // ops in execution order: forward, backward, optimizer
+  TensorId loss = kNoTensor;             // scalar, role kLoss
+  TensorId loss_grad = kNoTensor;        // scalar seed of the backward pass (the executor sets it)
+  std::map<TensorId, TensorId> grad_of;  // parameter -> its total gradient
   std::map<TensorId, std::vector<TensorId>> state_of;  // parameter -> optimizer state (m, v | buf)
-  TensorId norm_scale = kNoTensor;        // f64 [2] {global grad norm, clip scale}
+  TensorId norm_scale = kNoTensor;                     // f64 [2] {global grad norm, clip scale}
 };
 
 // Builds backward ops for every parameter that reaches `loss` and, when `optimizer` is given,

@@ -13,12 +13,12 @@
 namespace strata::solver {
 
 struct GptConfig {
-  std::int64_t layers = 2;   // transformer blocks L
-  std::int64_t hidden = 64;  // H
-  std::int64_t heads = 4;    // A; must divide H
-  std::int64_t seq_len = 32; // S, also the number of learned positions
-  std::int64_t vocab = 256;  // V
-  DType dtype = DType::kF32; // parameter and activation dtype of the graph
+  std::int64_t layers = 2;    // transformer blocks L
+  std::int64_t hidden = 64;   // H
+  std::int64_t heads = 4;     // A; must divide H
+  std::int64_t seq_len = 32;  // S, also the number of learned positions
+  std::int64_t vocab = 256;   // V
+  DType dtype = DType::kF32;  // parameter and activation dtype of the graph
 };
 
 // Throws std::invalid_argument naming the field when a value is out of range.

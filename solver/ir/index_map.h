@@ -15,8 +15,8 @@ namespace strata::solver {
 struct IndexMap {
   std::vector<std::string> inputs;   // one per op input
   std::vector<std::string> outputs;  // one per op output
-  std::string reduced;     // indices summed over: present in inputs, absent from outputs
-                           // (cross-entropy: the token indices; its v is `normalized`)
+  std::string reduced;               // indices summed over: present in inputs, absent from outputs
+                                     // (cross-entropy: the token indices; its v is `normalized`)
   std::string normalized;  // indices the op normalises over (layernorm h, softmax t, CE v)
   std::string gathered;    // indices looked up by value (embedding vocabulary v)
 };

@@ -10,13 +10,13 @@
 namespace strata::solver {
 
 struct OptimizerSpec {
-  std::string kind = "adamw";   // "adamw" or "sgd"
-  double lr = 3e-4;             // peak learning rate
-  double beta1 = 0.9;           // AdamW
-  double beta2 = 0.999;         // AdamW
-  double eps = 1e-8;            // AdamW
-  double weight_decay = 0.0;    // decoupled (AdamW) or L2 (SGD), as torch
-  double momentum = 0.0;        // SGD
+  std::string kind = "adamw";         // "adamw" or "sgd"
+  double lr = 3e-4;                   // peak learning rate
+  double beta1 = 0.9;                 // AdamW
+  double beta2 = 0.999;               // AdamW
+  double eps = 1e-8;                  // AdamW
+  double weight_decay = 0.0;          // decoupled (AdamW) or L2 (SGD), as torch
+  double momentum = 0.0;              // SGD
   std::vector<std::string> no_decay;  // parameter-name patterns ('*' wildcard) without decay
   std::string schedule = "constant";  // "constant" or "cosine"
   std::int64_t warmup_steps = 0;      // linear warm-up steps (cosine)

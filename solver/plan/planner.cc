@@ -28,7 +28,8 @@ std::int64_t model_layers(const GptConfig& model) { return model.layers + 2; }
 
 // Megatron's stages: the L blocks split as evenly as possible into pp ranges (earlier stages take
 // the remainder), the embedding joining the first and the head the last.
-std::vector<std::pair<std::int64_t, std::int64_t>> even_ranges(std::int64_t blocks, std::int64_t pp) {
+std::vector<std::pair<std::int64_t, std::int64_t>> even_ranges(std::int64_t blocks,
+                                                               std::int64_t pp) {
   std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
   std::int64_t begin = 0;
   for (std::int64_t i = 0; i < pp; ++i) {
@@ -68,7 +69,8 @@ Filter method_filter(const std::string& method, const GptConfig& model, const Cl
   const std::int64_t layers = model_layers(model);
   if (method == "auto") return [](const StageCandidate&) { return true; };
   if (method == "intra-only") {
-    return [layers](const StageCandidate& c) { return c.layer_begin == 0 && c.layer_end == layers; };
+    return
+        [layers](const StageCandidate& c) { return c.layer_begin == 0 && c.layer_end == layers; };
   }
   if (method == "inter-only") return [](const StageCandidate& c) { return c.submesh.size() == 1; };
   if (method == "data-parallel" || method == "zero2" || method == "zero3") {
@@ -120,7 +122,8 @@ void check_request(const GptConfig& model, const ClusterSpec& cluster, const Pla
     if (o.dp * o.tp * o.pp != n) {
       throw std::invalid_argument("plan.dp x plan.tp x plan.pp = " + std::to_string(o.dp) + " x " +
                                   std::to_string(o.tp) + " x " + std::to_string(o.pp) +
-                                  " does not equal the cluster's " + std::to_string(n) + " devices");
+                                  " does not equal the cluster's " + std::to_string(n) +
+                                  " devices");
     }
     if (o.pp > model.layers) {
       throw std::invalid_argument("plan.pp: " + std::to_string(o.pp) + " stages for " +
@@ -169,7 +172,8 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   base.ilp = o.ilp;
   base.dtype = o.dtype;
   base.restrict_to = restriction_of(o.method);
-  auto costs = std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base);
+  auto costs =
+      std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base);
 
   SearchOutcome best;
   std::string best_label;
@@ -215,8 +219,8 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
     plan.stages[i].summary = costs->describe(best.plan->stages[i]);
   }
   const std::int64_t devices = cluster.total_devices();
-  const double flops = gpt_model_flops(o.global_batch, model.seq_len, model.hidden, model.layers,
-                                       model.vocab);
+  const double flops =
+      gpt_model_flops(o.global_batch, model.seq_len, model.hidden, model.layers, model.vocab);
   plan.predicted.tflops_per_device =
       flops / plan.predicted.iteration_s / static_cast<double>(devices) / 1e12;
   plan.search.ilps_solved = costs->ilp_solves();

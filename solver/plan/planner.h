@@ -40,7 +40,7 @@ struct PlannerOptions {
   std::vector<ManualStage> stages;      // manual
   std::string schedule = "1f1b";
   std::int64_t global_batch = 8;
-  std::int64_t micro_batches = 0;       // 0: searched
+  std::int64_t micro_batches = 0;  // 0: searched
   std::string dtype = "f32";
   OptimizerSpec optimizer;
   IlpOptions ilp;

@@ -2,7 +2,6 @@
 // kernels) against central finite differences of the loss, for every op kind and a whole 2-layer
 // GPT. Norm-wise per parameter, rtol 1e-6 (h = 1e-5: truncation ~h^2, rounding ~1e-16/h).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <random>
 
@@ -39,7 +38,8 @@ solver::TensorId add_loss(Graph& g, solver::TensorId logits, solver::TensorId ta
 }
 
 // Runs forward + backward, then compares every parameter's gradient with central differences.
-void check_gradients(const Graph& forward, solver::TensorId loss, std::int64_t classes, double rtol) {
+void check_gradients(const Graph& forward, solver::TensorId loss, std::int64_t classes,
+                     double rtol) {
   kernels::HostBackend backend;
   app::LocalTrainer trainer(solver::build_training_graph(forward, loss, solver::OptimizerSpec{}),
                             backend, 1);
@@ -54,7 +54,8 @@ void check_gradients(const Graph& forward, solver::TensorId loss, std::int64_t c
   std::uint64_t seed = 1;
   for (auto id : forward.tensors_with_role(TensorRole::kParameter)) {
     const auto& t = forward.tensor(id);
-    params[t.name] = test::random_values(static_cast<std::size_t>(solver::num_elements(t.shape)), seed++, 0.5);
+    params[t.name] =
+        test::random_values(static_cast<std::size_t>(solver::num_elements(t.shape)), seed++, 0.5);
   }
   trainer.set_parameters(params);
   trainer.step(rows, app::StepContext{}, /*update=*/false);
@@ -123,13 +124,15 @@ TEST_CASE("gradients of the attention pieces", "[gradcheck]") {
   auto qkv_b = g.add_op(OpKind::kBiasAdd, "qkv_bias", {out(g, qkv), bias}, {}, 0);
   auto split = g.add_op(OpKind::kSplitHeads, "split", {out(g, qkv_b)},
                         {{"parts", std::int64_t{3}}, {"heads", A}}, 0);
-  auto scores = g.add_op(OpKind::kMatMul, "scores", {out(g, split, 0), out(g, split, 1)},
-                         {{"equation", std::string("basd,batd->bast")}, {"alpha", 1 / std::sqrt(3.0)}}, 0);
+  auto scores =
+      g.add_op(OpKind::kMatMul, "scores", {out(g, split, 0), out(g, split, 1)},
+               {{"equation", std::string("basd,batd->bast")}, {"alpha", 1 / std::sqrt(3.0)}}, 0);
   auto masked = g.add_op(OpKind::kCausalMask, "mask", {out(g, scores)}, {}, 0);
   auto probs = g.add_op(OpKind::kSoftmax, "softmax", {out(g, masked)}, {}, 0);
   auto ctx = g.add_op(OpKind::kMatMul, "av", {out(g, probs), out(g, split, 2)},
                       {{"equation", std::string("bast,batd->basd")}}, 0);
-  auto merged = g.add_op(OpKind::kMergeHeads, "merge", {out(g, ctx)}, {{"parts", std::int64_t{1}}, {"heads", A}}, 0);
+  auto merged = g.add_op(OpKind::kMergeHeads, "merge", {out(g, ctx)},
+                         {{"parts", std::int64_t{1}}, {"heads", A}}, 0);
   auto proj = g.add_op(OpKind::kMatMul, "proj", {out(g, merged), wp},
                        {{"equation", std::string("bsad,adn->bsn")}}, 0);
   check_gradients(g, add_loss(g, out(g, proj), targets), N, 1e-6);
@@ -167,10 +170,11 @@ TEST_CASE("gradients of matmuls with transposed and permuted operands", "[gradch
   input(g, "tokens", {B, S});
   auto targets = input(g, "targets", {B, S});
   auto x = param(g, "x", {B, S, K});
-  auto w = param(g, "w", {N, K});      // used transposed, like the tied LM head
-  auto y = param(g, "y", {S, B, K});   // needs a permute: "sbk" is not [batch, M, K]
+  auto w = param(g, "w", {N, K});     // used transposed, like the tied LM head
+  auto y = param(g, "y", {S, B, K});  // needs a permute: "sbk" is not [batch, M, K]
   auto a = g.add_op(OpKind::kMatMul, "head", {x, w}, {{"equation", std::string("bsk,nk->bsn")}}, 0);
-  auto c = g.add_op(OpKind::kMatMul, "perm", {y, w}, {{"equation", std::string("sbk,nk->bsn")}, {"alpha", 0.5}}, 0);
+  auto c = g.add_op(OpKind::kMatMul, "perm", {y, w},
+                    {{"equation", std::string("sbk,nk->bsn")}, {"alpha", 0.5}}, 0);
   auto sum = g.add_op(OpKind::kAdd, "sum", {out(g, a), out(g, c)}, {}, 0);
   check_gradients(g, add_loss(g, out(g, sum), targets), N, 1e-6);
 }

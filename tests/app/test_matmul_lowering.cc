@@ -1,7 +1,6 @@
 // einsum -> GEMM lowering: the plans of the GPT's equations use no copies, and every plan
 // (transposed, swapped, permuted) computes what a naive einsum computes.
 #include <catch2/catch.hpp>
-
 #include <map>
 
 #include "app/executor.h"
@@ -14,10 +13,12 @@ namespace {
 using solver::Shape;
 
 // Naive einsum over all index assignments (tiny shapes only).
-std::vector<double> naive_einsum(const std::string& eq, const std::vector<double>& a, const Shape& as,
-                                 const std::vector<double>& b, const Shape& bs, Shape* cs) {
+std::vector<double> naive_einsum(const std::string& eq, const std::vector<double>& a,
+                                 const Shape& as, const std::vector<double>& b, const Shape& bs,
+                                 Shape* cs) {
   const auto comma = eq.find(','), arrow = eq.find("->");
-  const std::string ia = eq.substr(0, comma), ib = eq.substr(comma + 1, arrow - comma - 1), ic = eq.substr(arrow + 2);
+  const std::string ia = eq.substr(0, comma), ib = eq.substr(comma + 1, arrow - comma - 1),
+                    ic = eq.substr(arrow + 2);
   std::map<char, std::int64_t> dim;
   for (std::size_t i = 0; i < ia.size(); ++i) dim[ia[i]] = as[i];
   for (std::size_t i = 0; i < ib.size(); ++i) dim[ib[i]] = bs[i];
@@ -68,20 +69,20 @@ void check_equation(const std::string& eq, const Shape& as, const Shape& bs, boo
 }
 
 TEST_CASE("GPT's matmuls lower to one GEMM without copies", "[lowering]") {
-  check_equation("bsk,kn->bsn", {2, 3, 4}, {4, 5}, false);          // projections
-  check_equation("bsk,bsn->kn", {2, 3, 4}, {2, 3, 5}, false);       // weight gradient: A^T B
+  check_equation("bsk,kn->bsn", {2, 3, 4}, {4, 5}, false);               // projections
+  check_equation("bsk,bsn->kn", {2, 3, 4}, {2, 3, 5}, false);            // weight gradient: A^T B
   check_equation("basd,batd->bast", {2, 2, 3, 4}, {2, 2, 3, 4}, false);  // scores: A B^T
   check_equation("bast,batd->basd", {2, 2, 3, 3}, {2, 2, 3, 4}, false);  // probs x values
   check_equation("basd,bast->batd", {2, 2, 3, 4}, {2, 2, 3, 3}, false);  // dK: result transposed
-  check_equation("bsh,vh->bsv", {2, 3, 4}, {6, 4}, false);          // tied LM head
-  check_equation("bsh,bsv->vh", {2, 3, 4}, {2, 3, 6}, false);       // its weight gradient
+  check_equation("bsh,vh->bsv", {2, 3, 4}, {6, 4}, false);               // tied LM head
+  check_equation("bsh,bsv->vh", {2, 3, 4}, {2, 3, 6}, false);            // its weight gradient
   // factored attention projections: qkv = x . c_attn[H,3,A,D]; proj = ctx[B,S,A,D] . c_proj[A,D,H]
   check_equation("bsk,kpad->bspad", {2, 3, 4}, {4, 3, 2, 2}, false);
   check_equation("bspad,kpad->bsk", {2, 3, 3, 2, 2}, {4, 3, 2, 2}, false);  // d input
   check_equation("bsk,bspad->kpad", {2, 3, 4}, {2, 3, 3, 2, 2}, false);     // d weight
   check_equation("bsad,adn->bsn", {2, 3, 2, 2}, {2, 2, 5}, false);
-  check_equation("bsn,adn->bsad", {2, 3, 5}, {2, 2, 5}, false);             // d input
-  check_equation("bsad,bsn->adn", {2, 3, 2, 2}, {2, 3, 5}, false);          // d weight
+  check_equation("bsn,adn->bsad", {2, 3, 5}, {2, 2, 5}, false);     // d input
+  check_equation("bsad,bsn->adn", {2, 3, 2, 2}, {2, 3, 5}, false);  // d weight
 }
 
 TEST_CASE("matmuls in other layouts are permuted and still exact", "[lowering]") {

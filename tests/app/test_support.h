@@ -3,7 +3,6 @@
 #pragma once
 
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -28,7 +27,8 @@ inline bool close_normwise(const std::vector<double>& a, const std::vector<doubl
   diff = std::sqrt(diff);
   ref = std::sqrt(ref);
   const bool ok = diff <= rtol * ref + atol;
-  if (!ok) UNSCOPED_INFO(what << ": ||a-b|| = " << diff << ", ||b|| = " << ref << ", rtol " << rtol);
+  if (!ok)
+    UNSCOPED_INFO(what << ": ||a-b|| = " << diff << ", ||b|| = " << ref << ", rtol " << rtol);
   return ok;
 }
 

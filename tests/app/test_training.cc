@@ -1,7 +1,6 @@
 // Training on one device: initial loss near ln(vocab), memorising a short repeating text,
 // bit-identical reruns, and micro-batch accumulation equal to one big batch.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <string>
 
@@ -26,8 +25,8 @@ solver::GptConfig small_gpt(DType dtype) {
   return c;
 }
 
-std::map<std::string, std::vector<double>> init_params(const solver::GptConfig& c, const solver::Graph& g,
-                                                       std::uint64_t seed) {
+std::map<std::string, std::vector<double>> init_params(const solver::GptConfig& c,
+                                                       const solver::Graph& g, std::uint64_t seed) {
   std::map<std::string, std::vector<double>> out;
   for (auto id : g.tensors_with_role(solver::TensorRole::kParameter)) {
     const auto& t = g.tensor(id);
@@ -56,9 +55,11 @@ Run train_on_text(const solver::GptConfig& c, const std::string& text, std::int6
   for (int step = 1; step <= steps; ++step) {
     std::vector<std::int32_t> rows;
     for (std::int64_t r = 0; r < batch; ++r) {
-      const std::size_t start = static_cast<std::size_t>((step * batch + r) * 3) % (text.size() - c.seq_len - 1);
+      const std::size_t start =
+          static_cast<std::size_t>((step * batch + r) * 3) % (text.size() - c.seq_len - 1);
       for (std::int64_t i = 0; i <= c.seq_len; ++i)
-        rows.push_back(static_cast<std::int32_t>(static_cast<unsigned char>(text[start + i]) % c.vocab));
+        rows.push_back(
+            static_cast<std::int32_t>(static_cast<unsigned char>(text[start + i]) % c.vocab));
     }
     app::StepContext ctx;
     ctx.lr = lr;
@@ -105,7 +106,8 @@ TEST_CASE("micro-batch accumulation equals one big batch (f64)", "[training]") {
   const Run one = train_on_text(c, repeating_text(), 4, 1, 3, 1e-3);
   const Run four = train_on_text(c, repeating_text(), 4, 4, 3, 1e-3);
   REQUIRE(one.losses.size() == four.losses.size());
-  for (std::size_t i = 0; i < one.losses.size(); ++i) CHECK(std::abs(one.losses[i] - four.losses[i]) < 1e-12);
+  for (std::size_t i = 0; i < one.losses.size(); ++i)
+    CHECK(std::abs(one.losses[i] - four.losses[i]) < 1e-12);
   for (const auto& [name, values] : one.params)
     CHECK(test::close_normwise(four.params.at(name), values, 1e-10, 0, name));
 }

@@ -16,13 +16,6 @@
 namespace strata::solver {
 namespace {
 
-std::string number_text(double x) {
-  std::ostringstream out;
-  out.precision(17);
-  out << x;
-  return out.str();
-}
-
 bool is_float_dtype_name(const std::string& name) {
   try {
     return is_floating(parse_dtype(name));
@@ -43,11 +36,11 @@ bool is_op_kind_name(const std::string& name) {
 void check_link(const LinkSpec& link, const std::string& field,
                 std::vector<std::string>* problems) {
   if (!std::isfinite(link.alpha_s) || link.alpha_s < 0) {
-    problems->push_back(field + ".alpha_s: " + number_text(link.alpha_s) +
+    problems->push_back(field + ".alpha_s: " + detail::number_text(link.alpha_s) +
                         " must be finite and >= 0");
   }
   if (!std::isfinite(link.beta_s_per_byte) || link.beta_s_per_byte < 0) {
-    problems->push_back(field + ".beta_s_per_byte: " + number_text(link.beta_s_per_byte) +
+    problems->push_back(field + ".beta_s_per_byte: " + detail::number_text(link.beta_s_per_byte) +
                         " must be finite and >= 0");
   }
 }
@@ -56,13 +49,14 @@ void check_device(const DeviceSpec& device, const std::string& field,
                   std::vector<std::string>* problems) {
   const auto positive = [&](double value, const std::string& key) {
     if (!std::isfinite(value) || !(value > 0)) {
-      problems->push_back(field + "." + key + ": " + number_text(value) +
+      problems->push_back(field + "." + key + ": " + detail::number_text(value) +
                           " must be finite and > 0");
     }
   };
   const auto fraction = [&](double value, const std::string& key) {
     if (!std::isfinite(value) || !(value > 0) || value > 1) {
-      problems->push_back(field + "." + key + ": " + number_text(value) + " must be in (0, 1]");
+      problems->push_back(field + "." + key + ": " + detail::number_text(value) +
+                          " must be in (0, 1]");
     }
   };
   if (device.kind.empty()) problems->push_back(field + ".kind: must not be empty");
@@ -135,5 +129,14 @@ void validate(const ClusterSpec& cluster) {
   for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
   throw std::invalid_argument(message);
 }
+
+namespace detail {
+std::string number_text(double x) {
+  std::ostringstream out;
+  out.precision(17);
+  out << x;
+  return out.str();
+}
+}  // namespace detail
 
 }  // namespace strata::solver

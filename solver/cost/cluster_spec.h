@@ -47,6 +47,11 @@ struct ClusterSpec {
   std::int64_t first_device_of_group(std::int64_t group) const;
 };
 
+namespace detail {
+// A double with 17 significant digits, for messages that must show the exact value.
+std::string number_text(double x);
+}  // namespace detail
+
 // Throws std::invalid_argument naming the field ("groups[1].devices_per_host: 0 must be >= 1").
 void validate(const ClusterSpec& cluster);
 

@@ -5,21 +5,11 @@
 #include "solver/cost/cost_model.h"
 
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 namespace strata::solver {
-namespace {
-
-std::string number_text(double x) {
-  std::ostringstream out;
-  out.precision(17);
-  out << x;
-  return out.str();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const char* collective_name(Collective kind) {
   switch (kind) {
@@ -50,7 +40,8 @@ double collective_time_s(Collective kind, double bytes, std::int64_t n, const Li
   }
   if (!std::isfinite(bytes) || bytes < 0) {
     throw std::invalid_argument(std::string("collective_time_s(") + collective_name(kind) +
-                                "): bytes " + number_text(bytes) + " must be finite and >= 0");
+                                "): bytes " + detail::number_text(bytes) +
+                                " must be finite and >= 0");
   }
   if (n == 1) return 0.0;
   const double nd = static_cast<double>(n);
@@ -83,8 +74,9 @@ double collective_time_s(Collective kind, double bytes, std::int64_t n, const Li
 double compute_time_s(double flops, double bytes, const DeviceSpec& device,
                       const std::string& dtype, const std::string& op_kind) {
   if (!std::isfinite(flops) || flops < 0 || !std::isfinite(bytes) || bytes < 0) {
-    throw std::invalid_argument("compute_time_s(" + op_kind + "): flops " + number_text(flops) +
-                                " and bytes " + number_text(bytes) + " must be finite and >= 0");
+    throw std::invalid_argument("compute_time_s(" + op_kind + "): flops " +
+                                detail::number_text(flops) + " and bytes " +
+                                detail::number_text(bytes) + " must be finite and >= 0");
   }
   const auto peak = device.peak_flops.find(dtype);
   if (peak == device.peak_flops.end()) {
@@ -102,8 +94,8 @@ double compute_time_s(double flops, double bytes, const DeviceSpec& device,
   if (flops > 0) {
     if (!(achieved_flops > 0)) {
       throw std::invalid_argument("compute_time_s(" + op_kind + "): device '" + device.kind +
-                                  "' peak " + number_text(peak->second) + " x efficiency " +
-                                  number_text(efficiency) + " must be > 0");
+                                  "' peak " + detail::number_text(peak->second) + " x efficiency " +
+                                  detail::number_text(efficiency) + " must be > 0");
     }
     compute_s = flops / achieved_flops;
   }
@@ -112,7 +104,7 @@ double compute_time_s(double flops, double bytes, const DeviceSpec& device,
     if (!(device.memory_bandwidth_bytes_per_s > 0)) {
       throw std::invalid_argument("compute_time_s(" + op_kind + "): device '" + device.kind +
                                   "' memory_bandwidth_bytes_per_s " +
-                                  number_text(device.memory_bandwidth_bytes_per_s) +
+                                  detail::number_text(device.memory_bandwidth_bytes_per_s) +
                                   " must be > 0");
     }
     memory_s = bytes / device.memory_bandwidth_bytes_per_s;

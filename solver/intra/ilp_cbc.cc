@@ -19,13 +19,6 @@ struct CbcDeleter {
 };
 using CbcPtr = std::unique_ptr<Cbc_Model, CbcDeleter>;
 
-MipResult fail(std::string why) {
-  MipResult r;
-  r.status = SolveStatus::kError;
-  r.message = std::move(why);
-  return r;
-}
-
 }  // namespace
 
 MipResult run_cbc(const MipModel& model, double time_limit_s) {
@@ -53,7 +46,7 @@ MipResult run_cbc(const MipModel& model, double time_limit_s) {
   const std::vector<double> col_lb(ncols, 0.0), col_ub(ncols, 1.0);
 
   CbcPtr m(Cbc_newModel());
-  if (!m) return fail("Cbc_newModel failed");
+  if (!m) return mip_failure("Cbc_newModel failed");
   Cbc_loadProblem(m.get(), static_cast<int>(ncols), static_cast<int>(nrows), start.data(),
                   index.data(), value.data(), col_lb.data(), col_ub.data(), model.obj.data(),
                   row_lb.data(), row_ub.data());
@@ -80,14 +73,14 @@ MipResult run_cbc(const MipModel& model, double time_limit_s) {
   } else if (Cbc_isSecondsLimitReached(m.get())) {
     r.status = best != nullptr ? SolveStatus::kFeasible : SolveStatus::kTimeout;
   } else if (Cbc_isAbandoned(m.get())) {
-    return fail("CBC abandoned the search (numerical difficulties)");
+    return mip_failure("CBC abandoned the search (numerical difficulties)");
   } else {
-    return fail("CBC stopped with status " + std::to_string(Cbc_status(m.get())) +
-                ", secondary status " + std::to_string(Cbc_secondaryStatus(m.get())));
+    return mip_failure("CBC stopped with status " + std::to_string(Cbc_status(m.get())) +
+                       ", secondary status " + std::to_string(Cbc_secondaryStatus(m.get())));
   }
   if (r.status == SolveStatus::kTimeout) return r;
   const double* x = best != nullptr ? best : Cbc_getColSolution(m.get());
-  if (x == nullptr) return fail("CBC reported a solution but returned no column values");
+  if (x == nullptr) return mip_failure("CBC reported a solution but returned no column values");
   r.x.assign(x, x + ncols);
   r.objective = Cbc_getObjValue(m.get());
   return r;

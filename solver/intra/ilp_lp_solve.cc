@@ -20,19 +20,12 @@ struct LpDeleter {
 };
 using LpPtr = std::unique_ptr<lprec, LpDeleter>;
 
-MipResult fail(std::string why) {
-  MipResult r;
-  r.status = SolveStatus::kError;
-  r.message = std::move(why);
-  return r;
-}
-
 }  // namespace
 
 MipResult run_lp_solve(const MipModel& model, double time_limit_s) {
   const int ncols = static_cast<int>(model.obj.size());
   LpPtr lp(make_lp(0, ncols));
-  if (!lp) return fail("make_lp failed");
+  if (!lp) return mip_failure("make_lp failed");
   set_verbose(lp.get(), NEUTRAL);
   set_minim(lp.get());
 
@@ -48,7 +41,7 @@ MipResult run_lp_solve(const MipModel& model, double time_limit_s) {
     }
   }
   if (!set_obj_fnex(lp.get(), static_cast<int>(colno.size()), vals.data(), colno.data())) {
-    return fail("set_obj_fnex failed");
+    return mip_failure("set_obj_fnex failed");
   }
   // Row mode: rows are appended without rebuilding the column-major matrix after each one.
   set_add_rowmode(lp.get(), TRUE);
@@ -59,7 +52,7 @@ MipResult run_lp_solve(const MipModel& model, double time_limit_s) {
     const int type = row.sense == RowSense::kEqual ? EQ : LE;
     if (!add_constraintex(lp.get(), static_cast<int>(colno.size()), vals.data(), colno.data(), type,
                           row.rhs)) {
-      return fail("add_constraintex failed");
+      return mip_failure("add_constraintex failed");
     }
   }
   set_add_rowmode(lp.get(), FALSE);
@@ -86,21 +79,21 @@ MipResult run_lp_solve(const MipModel& model, double time_limit_s) {
       r.status = SolveStatus::kTimeout;
       break;
     case UNBOUNDED:  // impossible with binaries only
-      return fail("solve() returned UNBOUNDED");
+      return mip_failure("solve() returned UNBOUNDED");
     case NOMEMORY:
-      return fail("solve() returned NOMEMORY");
+      return mip_failure("solve() returned NOMEMORY");
     case DEGENERATE:
-      return fail("solve() returned DEGENERATE");
+      return mip_failure("solve() returned DEGENERATE");
     case NUMFAILURE:
-      return fail("solve() returned NUMFAILURE");
+      return mip_failure("solve() returned NUMFAILURE");
     case ACCURACYERROR:
-      return fail("solve() returned ACCURACYERROR");
+      return mip_failure("solve() returned ACCURACYERROR");
     default:  // USERABORT, PRESOLVED, PROCFAIL, NOBFP, ...: nothing this adapter asks for
-      return fail("solve() returned " + std::to_string(ret));
+      return mip_failure("solve() returned " + std::to_string(ret));
   }
   if (r.status == SolveStatus::kOptimal || r.status == SolveStatus::kFeasible) {
     r.x.resize(model.obj.size());
-    if (!get_variables(lp.get(), r.x.data())) return fail("get_variables failed");
+    if (!get_variables(lp.get(), r.x.data())) return mip_failure("get_variables failed");
     r.objective = get_objective(lp.get());
   }
   return r;

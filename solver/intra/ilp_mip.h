@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "solver/intra/ilp.h"
@@ -34,6 +35,14 @@ struct MipResult {
   double objective = 0;   // the solver's own objective value of x, in the model's units
   std::string message;    // why, when status is kError
 };
+
+// A kError result carrying `why` (the adapters' one failure path).
+inline MipResult mip_failure(std::string why) {
+  MipResult r;
+  r.status = SolveStatus::kError;
+  r.message = std::move(why);
+  return r;
+}
 
 // Both honour time_limit_s (lp_solve only in whole seconds, rounded up) and prove optimality with
 // absolute and relative MIP gaps of 0. Neither throws on solver failure: that is kError + message.

@@ -18,16 +18,6 @@ namespace {
 
 bool is_update(OpKind kind) { return kind == OpKind::kAdamW || kind == OpKind::kSgd; }
 
-std::string join_layouts(const std::vector<Layout>& layouts) {
-  if (layouts.empty()) return "()";
-  std::string out;
-  for (std::size_t i = 0; i < layouts.size(); ++i) {
-    if (i > 0) out += " x ";
-    out += to_string(layouts[i]);
-  }
-  return out;
-}
-
 // Gradient accumulation across micro-batches: a tensor every reader of which is an optimizer
 // op, or a backward add whose output is itself accumulated (the sums of a parameter read
 // several times, e.g. GPT's tied wte). Such tensors are summed locally over the micro-batches

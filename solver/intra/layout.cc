@@ -211,4 +211,14 @@ MeshCoord mesh_coords(MeshShape mesh, std::int64_t rank) {
   return {rank / mesh.d1, rank % mesh.d1};
 }
 
+std::string join_layouts(const std::vector<Layout>& layouts) {
+  if (layouts.empty()) return "()";
+  std::string out;
+  for (std::size_t i = 0; i < layouts.size(); ++i) {
+    if (i > 0) out += " x ";
+    out += to_string(layouts[i]);
+  }
+  return out;
+}
+
 }  // namespace strata::solver

@@ -62,6 +62,8 @@ struct Layout {
 bool is_valid(const Layout& layout);
 std::string to_string(const Layout& layout);
 std::string to_string(AxisSet dim_axes);  // "R", "S0", "S1", "S01"
+// Operand layouts joined by " x " ("()" when empty): the halves of a strategy name.
+std::string join_layouts(const std::vector<Layout>& layouts);
 // Inverse of to_string; throws std::invalid_argument naming the text and what is wrong
 // (unknown token, an axis used twice).
 Layout parse_layout(const std::string& text);

@@ -149,16 +149,6 @@ Layout operand_layout(const std::string& operand, const std::map<char, AxisSet>&
   return layout;
 }
 
-std::string join(const std::vector<Layout>& layouts) {
-  if (layouts.empty()) return "()";
-  std::string out;
-  for (std::size_t i = 0; i < layouts.size(); ++i) {
-    if (i > 0) out += " x ";
-    out += to_string(layouts[i]);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::pair<char, std::int64_t>> index_extents(const Graph& graph, const Op& op) {
@@ -243,7 +233,7 @@ std::vector<Strategy> enumerate_strategies(const Graph& graph, const Op& op, Mes
         }
       }
       s.local_flops = flops / static_cast<double>(devices);
-      s.name = join(s.inputs) + " -> " + join(s.outputs);
+      s.name = join_layouts(s.inputs) + " -> " + join_layouts(s.outputs);
       out.push_back(std::move(s));
     }
   }

@@ -84,11 +84,17 @@ void add_partial_add_strategies(StageOp& op, MeshShape mesh) {
 //     (heads, MLP columns, contracted rows, or nothing); parameters are replicated over axis 0.
 //     An op with no such strategy keeps b on axis 0 and nothing on axis 1, else runs replicated.
 //   Other optimizer-phase ops (sum of squares, clipping) are not restricted: they follow.
+//   batch-axis0 (IntraOptions::force_batch_axis0 on a 2-D mesh): forward and backward ops split b
+//     on axis 0 and anything (or nothing) on axis 1; an op without such a strategy is unrestricted.
 bool allowed(const std::string& restrict, const Op& op, const Strategy& s, MeshShape mesh,
              int pass) {
   const bool big0 = mesh.d0 > 1, big1 = mesh.d1 > 1;
   const char l0 = s.axis_letter[0], l1 = s.axis_letter[1];
   const bool replicated = l0 == '\0' && l1 == '\0';
+  if (restrict == "batch-axis0") {
+    if (op.phase == OpPhase::kOptimizer || pass > 0) return true;
+    return l0 == 'b';
+  }
   if (is_update(op.kind)) {
     if (restrict == "data-parallel") return replicated;
     if (restrict == "megatron") return !big0 || l0 == '\0';
@@ -300,7 +306,9 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
         acc[static_cast<std::size_t>(op.outputs.at(0))]) {
       add_partial_add_strategies(sop, m.mesh);
     }
-    restrict_strategies(sop, op, r, m.mesh);
+    const bool force_batch =
+        r.empty() && options.force_batch_axis0 && m.mesh.d0 > 1 && m.mesh.d1 > 1;
+    restrict_strategies(sop, op, force_batch ? std::string("batch-axis0") : r, m.mesh);
     sop.bucket = op.phase == OpPhase::kOptimizer ? Bucket::kIteration : Bucket::kMicrobatch;
     sop.weight = op.phase == OpPhase::kForward ? fwd_weight : 1;
     m.index_of[sop.op] = static_cast<StageOpIdx>(m.ops.size());

@@ -40,6 +40,11 @@ struct IntraOptions {
   // optimizer state (and for zero3 parameters) split; "megatron": batch on axis 0, heads /
   // hidden columns / rows on axis 1.
   std::string restrict_to;
+  // Alpa's force_batch_dim_to_mesh_dim = 0 (ALPA_FACTS 1.5, 1.8): on a 2-D mesh (both axes > 1)
+  // forward and backward ops split the batch letter on axis 0. It keeps Alpa's search space and
+  // shrinks the ILP ~50x (an op's strategies go from ~(letters+1)^2 to ~letters+1); the 1-D
+  // meshes (N, 1) and (1, N) stay unrestricted. Ignored when restrict_to is set.
+  bool force_batch_axis0 = false;
   // ---- additions (intra-op pass engineer)
   bool merge_followers = true;  // merge light ops into the op they follow (Alpa 1.6); false
                                 // solves one node per op (tests: same optimum)

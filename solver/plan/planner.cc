@@ -172,6 +172,7 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   base.ilp = o.ilp;
   base.dtype = o.dtype;
   base.restrict_to = restriction_of(o.method);
+  base.force_batch_axis0 = true;  // as Alpa on 2-D meshes; see IntraOptions
   auto costs =
       std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base);
 

@@ -35,6 +35,16 @@ expect_exit 0 "manual" -- "$STRATA" plan plan.yaml --set plan.method=manual --ou
   --set 'plan.stages=[{layers: [0, 2], submesh: [1, 2], logical_mesh: [2, 1]}, {layers: [2, 4], submesh: [1, 2], logical_mesh: [1, 2]}]'
 expect_exit 0 "tp2" -- "$STRATA" plan plan.yaml --set plan.method=megatron --set plan.dp=2 --set plan.tp=2 --out out_megatron
 
+# The auto search (micro-batches fixed to keep CI short): a small GPT with a batch of 16 on 4
+# devices is data parallel in one stage (the gradient all-reduce of ~0.8 M parameters is cheaper
+# than any pipeline bubble or tensor-parallel activation traffic at this size).
+expect_exit 0 "dp4" -- "$STRATA" plan plan.yaml --set plan.method=auto --set train.micro_batches=2 --out out_auto
+/usr/bin/python3 -c "
+import json; p = json.load(open('out_auto/plan.json'))
+assert len(p['stages']) == 1 and p['stages'][0]['summary'].startswith('dp4'), p['stages']
+assert p['search']['ilps_solved'] > 0
+" || { echo "FAIL: auto plan is not one data-parallel stage"; FAILURES=$((FAILURES + 1)); }
+
 # Impossible requests: one line, exit 2, nothing written.
 expect_exit 2 "does not equal" -- "$STRATA" plan plan.yaml --set plan.method=megatron --set plan.dp=3 --out out_bad
 expect_exit 2 "no plan fits" -- "$STRATA" plan plan.yaml --set plan.method=manual --out out_bad \

@@ -4,6 +4,7 @@
 #include "solver/inter/stage_cost.h"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "solver/cost/cost_model.h"
@@ -140,7 +141,12 @@ std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidat
 }
 
 std::string IntraStageCostModel::describe(const StageCandidate& c) {
-  if (!(*this)(c)) return "";
+  const std::optional<Piece> p = piece(c);
+  return p ? p->result.summary : "";
+}
+
+std::optional<IntraStageCostModel::Piece> IntraStageCostModel::piece(const StageCandidate& c) {
+  if (!(*this)(c)) return std::nullopt;
   const std::int64_t L = model_.layers;
   const bool embed = c.layer_begin == 0, head = c.layer_end == L + 2;
   const std::int64_t k = std::max<std::int64_t>(
@@ -153,13 +159,37 @@ std::string IntraStageCostModel::describe(const StageCandidate& c) {
           : cluster_.groups[static_cast<std::size_t>(c.group)].device.memory_bytes;
   const double scale = static_cast<double>(std::max<std::int64_t>(k, 1)) /
                        static_cast<double>(std::max<std::int64_t>(blocks, 1));
+  double per_block = 0;  // memory budget per block; 0: the device's
   if (capacity > 0 && k > blocks &&
       scale * (r.static_memory_bytes + r.activation_memory_bytes) > capacity) {
+    per_block = capacity / static_cast<double>(std::max<std::int64_t>(k, 1));
     r = solve_range(embed, blocks, head, c,
-                    capacity / static_cast<double>(std::max<std::int64_t>(k, 1)) *
-                        static_cast<double>(std::max<std::int64_t>(blocks, 1)));
+                    per_block * static_cast<double>(std::max<std::int64_t>(blocks, 1)));
   }
-  return r.summary;
+  Piece p;
+  p.result = r;
+  p.graph = &template_graph(c.micro_batch_size, std::max<std::int64_t>(blocks, 1));
+  p.blocks = blocks;
+  p.stage_blocks = k;
+  p.bytes_per_iteration = r.bytes_per_iteration;
+  if (k > blocks) {  // extrapolated: blocks == K + 1
+    const IntraResult a =
+        solve_range(embed, blocks - 1, head, c, per_block * static_cast<double>(blocks - 1));
+    const double x = static_cast<double>(k - (blocks - 1));
+    std::set<std::string> names;
+    for (const auto& kv : a.bytes_per_iteration) names.insert(kv.first);
+    for (const auto& kv : r.bytes_per_iteration) names.insert(kv.first);
+    p.bytes_per_iteration.clear();
+    for (const std::string& n : names) {
+      const auto at = [&n](const std::map<std::string, double>& m) {
+        const auto it = m.find(n);
+        return it == m.end() ? 0.0 : it->second;
+      };
+      const double ya = at(a.bytes_per_iteration), yb = at(r.bytes_per_iteration);
+      p.bytes_per_iteration[n] = std::max(0.0, ya + x * (yb - ya));
+    }
+  }
+  return p;
 }
 
 StageCostFn IntraStageCostModel::as_function(std::shared_ptr<IntraStageCostModel> model) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
 
 #include "solver/cost/cluster_spec.h"
@@ -58,6 +59,23 @@ class IntraStageCostModel {
   // candidate's own range, or the largest exact one when extrapolated; the memory-budgeted
   // solve when the unconstrained one does not fit). "" when the candidate is invalid.
   std::string describe(const StageCandidate& candidate);
+
+  // What describe() reads, for filling a plan's stage. `result` is the solve describe() reports,
+  // on a template GPT (`graph`, owned by this model and valid while it lives) whose blocks are
+  // named h.0 .. h.{blocks - 1} (the range's first block is h.0; its embedding and head ops,
+  // when in the range, carry no block index). `stage_blocks` is the candidate's own number of
+  // blocks: equal to `blocks` when the range is exact, larger when it is extrapolated (the last
+  // template block then stands for the candidate's remaining blocks). bytes_per_iteration is
+  // extrapolated in the number of blocks as the cost is (a + (k - K)(b - a) over the K- and
+  // (K + 1)-block solves). nullopt when the candidate is invalid.
+  struct Piece {
+    IntraResult result;
+    const TrainingGraph* graph = nullptr;
+    std::int64_t blocks = 0;
+    std::int64_t stage_blocks = 0;
+    std::map<std::string, double> bytes_per_iteration;  // per device, by collective name
+  };
+  std::optional<Piece> piece(const StageCandidate& candidate);
 
   // The exact intra-op solve of a range (embedding?, `blocks` blocks, head?) for the candidate's
   // micro-batch size, placement, mesh and recomputation (cached); budget 0 = the device's.

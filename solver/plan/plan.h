@@ -65,10 +65,16 @@ struct PlanStage {
   bool recompute = false;             // forward recomputed during backward
   std::string summary;                // human summary of the strategies ("dp2 x tp4"); may be ""
   std::vector<PlanOp> ops;            // every op of the stage with its strategy; may be empty
+                                      // (the planner: see planner.h for how names are mapped)
   StagePrediction predicted;
 };
 
 // Bytes moved per training step, per collective kind (names as cost_model.h's collective_name).
+// Convention (the planner's): per device, per iteration (optimizer step), summed over stages:
+// each stage contributes what one of its devices moves (B of DESIGN.md section 4 for its
+// collectives: each member's buffer, over every micro-batch and the per-iteration tail), and p2p
+// the boundary activation and its gradient each device of a non-last stage sends per
+// micro-batch (its shard). Stage ranges the cost model extrapolates are extrapolated alike.
 struct BytesPerStep {
   double all_reduce = 0, all_gather = 0, reduce_scatter = 0, all_to_all = 0, p2p = 0;
 };

@@ -3,12 +3,15 @@
 // per-stage strategy summaries, predicted throughput and search statistics.
 #include "solver/plan/planner.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <tuple>
 
+#include "solver/cost/cost_model.h"
 #include "solver/inter/stage_cost.h"
 #include "solver/inter/stage_dp.h"
 #include "solver/ir/flops.h"
@@ -163,6 +166,102 @@ SearchOutcome search(const GptConfig& model, const ClusterSpec& cluster, const P
   return out;
 }
 
+// Template block references in a name: "h.<j>." at the start or after a non-identifier
+// character ("h.0.attn.qkv", "grad:h.1.mlp.fc:out", "sumsq:transformer.h.0.ln_1.weight").
+// Returns (position of the digits, their length, j) of each.
+std::vector<std::tuple<std::size_t, std::size_t, std::int64_t>> block_refs(const std::string& s) {
+  std::vector<std::tuple<std::size_t, std::size_t, std::int64_t>> refs;
+  for (std::size_t i = 0; i + 2 < s.size(); ++i) {
+    if (s[i] != 'h' || s[i + 1] != '.') continue;
+    if (i > 0 && (std::isalnum(static_cast<unsigned char>(s[i - 1])) || s[i - 1] == '_')) continue;
+    std::size_t e = i + 2;
+    while (e < s.size() && std::isdigit(static_cast<unsigned char>(s[e]))) ++e;
+    if (e == i + 2 || e >= s.size() || s[e] != '.' || e - (i + 2) > 9) continue;
+    refs.emplace_back(i + 2, e - (i + 2), std::stoll(s.substr(i + 2, e - (i + 2))));
+  }
+  return refs;
+}
+
+// The name with every template block reference j shifted to j + shift.
+std::string shift_blocks(const std::string& s, std::int64_t shift) {
+  std::string out = s;
+  const auto refs = block_refs(s);
+  for (auto it = refs.rbegin(); it != refs.rend(); ++it) {
+    const auto& [pos, len, j] = *it;
+    out.replace(pos, len, std::to_string(j + shift));
+  }
+  return out;
+}
+
+// The stage's ops with their strategies, from the solve that priced it (stage_cost.h Piece).
+// `first` is the GPT-wide index of the stage's first block (for a head-only stage: the number of
+// blocks). Names are mapped from the template GPT onto the model: an op of template block j
+// becomes block first + j (every block reference in its name shifted alike); when the range was
+// extrapolated, the ops of the last template block (the marginal block) are repeated for each
+// of the stage's remaining blocks; head ops follow the stage's last block; and without the
+// embedding, the template's embedding output (block 0's input) is block first - 1's output.
+std::vector<PlanOp> stage_ops(const IntraStageCostModel::Piece& piece, std::int64_t first) {
+  std::vector<PlanOp> ops;
+  const Graph& g = piece.graph->graph;
+  const std::int64_t n = std::max<std::int64_t>(piece.blocks, 1);  // template blocks
+  const std::int64_t last = piece.blocks - 1;                      // marginal template block
+  const std::int64_t extra = piece.stage_blocks - piece.blocks;    // repeated copies
+  const std::string embed_out = "embed.wpe:out";
+  const std::string prev_out = "h." + std::to_string(first - 1) + ".mlp.residual:out";
+  const auto rename = [&](const std::string& name, std::int64_t shift) {
+    std::string out = shift_blocks(name, shift);
+    if (first <= 0) return out;
+    for (std::size_t pos = out.find(embed_out); pos != std::string::npos;
+         pos = out.find(embed_out, pos + prev_out.size())) {
+      const std::size_t end = pos + embed_out.size();
+      if (end < out.size() && std::isalnum(static_cast<unsigned char>(out[end]))) {
+        pos += 1;
+        continue;
+      }
+      out.replace(pos, embed_out.size(), prev_out);
+    }
+    return out;
+  };
+  for (const auto& [id, name] : piece.result.strategy_name) {
+    const Op& op = g.ops[static_cast<std::size_t>(id)];
+    const std::int64_t j = static_cast<std::int64_t>(op.layer) - 1;  // template block
+    std::int64_t shift = first, copies = 1;
+    if (j >= n) {
+      shift = first + piece.stage_blocks - 1 - (n - 1);  // head: after the stage's last block
+    } else if (j == last && last >= 0) {
+      copies = extra + 1;
+    }
+    for (std::int64_t t = 0; t < copies; ++t) {
+      PlanOp p;
+      p.op = rename(op.name, shift + t);
+      p.strategy = name;
+      const auto chosen = piece.result.chosen.find(id);
+      if (chosen != piece.result.chosen.end()) {
+        p.input_layouts = chosen->second.inputs;
+        p.output_layouts = chosen->second.outputs;
+      }
+      ops.push_back(std::move(p));
+    }
+  }
+  return ops;
+}
+
+void add_bytes(BytesPerStep& b, const std::map<std::string, double>& by_name) {
+  for (const auto& [name, bytes] : by_name) {
+    if (name == collective_name(Collective::kAllReduce)) {
+      b.all_reduce += bytes;
+    } else if (name == collective_name(Collective::kAllGather)) {
+      b.all_gather += bytes;
+    } else if (name == collective_name(Collective::kReduceScatter)) {
+      b.reduce_scatter += bytes;
+    } else if (name == collective_name(Collective::kAllToAll)) {
+      b.all_to_all += bytes;
+    } else if (name == collective_name(Collective::kP2P)) {
+      b.p2p += bytes;
+    }
+  }
+}
+
 }  // namespace
 
 Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o) {
@@ -216,8 +315,25 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   }
 
   Plan plan = plan_from_stage_plan(*best.plan, cluster, o.global_batch, o.schedule, o.method);
+  const std::int64_t mbs = o.global_batch / plan.micro_batches;
   for (std::size_t i = 0; i < plan.stages.size(); ++i) {
-    plan.stages[i].summary = costs->describe(best.plan->stages[i]);
+    const StageCandidate& c = best.plan->stages[i];
+    const std::optional<IntraStageCostModel::Piece> piece = costs->piece(c);
+    if (!piece) continue;
+    plan.stages[i].summary = piece->result.summary;
+    plan.stages[i].ops = stage_ops(*piece, std::max<std::int64_t>(c.layer_begin, 1) - 1);
+    add_bytes(plan.predicted.bytes_per_step, piece->bytes_per_iteration);
+    if (i + 1 < plan.stages.size()) {
+      // The boundary activation [mbs, S, H] forward and its gradient back, per micro-batch, each
+      // device sending its shard (as stage_cost.h prices it).
+      const HostGroup& group = cluster.groups[static_cast<std::size_t>(c.group)];
+      const bool whole_hosts = c.submesh.hosts > 1 || c.submesh.devices >= group.devices_per_host;
+      const double bytes = static_cast<double>(mbs * model.seq_len * model.hidden) *
+                           static_cast<double>(dtype_size_bytes(model.dtype));
+      plan.predicted.bytes_per_step.p2p +=
+          2.0 * static_cast<double>(plan.micro_batches) * bytes /
+          static_cast<double>(whole_hosts ? c.submesh.hosts : c.submesh.size());
+    }
   }
   const std::int64_t devices = cluster.total_devices();
   const double flops =

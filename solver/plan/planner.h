@@ -52,6 +52,11 @@ struct PlannerOptions {
 // infeasible (nothing fits in memory: the DP's message naming the stage and GiB; shapes that do
 // not divide; a dtype the devices lack; a manual plan that does not cover the layers or the
 // devices).
+// The plan's stages[].ops come from the intra-op solve that priced each stage (stage_cost.h
+// Piece), solved on a template GPT: template block j is renamed to the stage's block (h.<i>,
+// GPT-wide); when the stage's range was extrapolated (more than max_whole_blocks + 1 blocks),
+// the marginal (last) template block's ops and strategies are repeated for each remaining block,
+// as the cost model assumes. predicted.bytes_per_step follows plan.h's convention.
 Plan plan_training(const GptConfig& model, const ClusterSpec& cluster,
                    const PlannerOptions& options);
 

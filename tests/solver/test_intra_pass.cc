@@ -7,30 +7,12 @@
 
 #include "solver/intra/intra_pass.h"
 #include "solver/ir/gpt.h"
+#include "test_clusters.h"
 
 namespace strata::solver {
 namespace {
 
-// aws-p3.16xlarge figures (configs/clusters/aws-p3.16xlarge.yaml): V100 125 TFLOP/s f16, 15.7
-// f32, 900 GB/s HBM, 16 GiB; NVLink alpha 10 us, beta 8e-12 s/B (125 GB/s bus bandwidth).
-ClusterSpec v100_host() {
-  ClusterSpec c;
-  c.name = "v100-host";
-  HostGroup g;
-  g.name = "group0";
-  g.hosts = 1;
-  g.devices_per_host = 8;
-  g.device.kind = "V100-16GB";
-  g.device.peak_flops = {{"f16", 125e12}, {"f32", 15.7e12}, {"f64", 7.8e12}};
-  g.device.memory_bandwidth_bytes_per_s = 900e9;
-  g.device.memory_bytes = 16.0 * 1024 * 1024 * 1024;
-  g.device.efficiency = {{"matmul", 0.6}};
-  g.device.default_efficiency = 0.5;
-  g.intra_host = {1e-5, 8e-12};
-  c.groups = {g};
-  c.inter_host = {5e-5, 3.2e-10};
-  return c;
-}
+ClusterSpec v100_host() { return test::v100_cluster(1, 8, "v100-host"); }
 
 TrainingGraph gpt_training(const GptConfig& cfg, std::int64_t batch) {
   Graph g = build_gpt(cfg, batch);

@@ -6,28 +6,12 @@
 
 #include "solver/cost/cost_model.h"
 #include "solver/inter/stage_cost.h"
+#include "test_clusters.h"
 
 namespace strata::solver {
 namespace {
 
-ClusterSpec v100_host4() {
-  ClusterSpec c;
-  c.name = "v100-host4";
-  HostGroup g;
-  g.name = "group0";
-  g.hosts = 1;
-  g.devices_per_host = 4;
-  g.device.kind = "V100-16GB";
-  g.device.peak_flops = {{"f16", 125e12}, {"f32", 15.7e12}, {"f64", 7.8e12}};
-  g.device.memory_bandwidth_bytes_per_s = 900e9;
-  g.device.memory_bytes = 16.0 * 1024 * 1024 * 1024;
-  g.device.efficiency = {{"matmul", 0.6}};
-  g.device.default_efficiency = 0.5;
-  g.intra_host = {1e-5, 8e-12};
-  c.groups = {g};
-  c.inter_host = {5e-5, 3.2e-10};
-  return c;
-}
+ClusterSpec v100_host4() { return test::v100_cluster(1, 4, "v100-host4"); }
 
 GptConfig tiny() {
   GptConfig cfg;

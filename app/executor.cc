@@ -2,6 +2,7 @@
 // a kernel is derived here from the op's index map conventions (solver/ir/op.h).
 #include "app/executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -60,6 +61,7 @@ Executor::Executor(const solver::Graph& graph, kernels::Backend& backend)
 Executor::~Executor() {
   for (void* p : buffers_) backend_.release(p);
   for (auto& s : scratch_) backend_.release(s.first);
+  for (auto& s : stashed_) backend_.release(s.second);
 }
 
 void Executor::write(TensorId id, const std::vector<double>& values) {
@@ -94,15 +96,25 @@ void Executor::fill(TensorId id, double value) {
   write(id, std::vector<double>(static_cast<std::size_t>(solver::num_elements(t.shape)), value));
 }
 
-void Executor::copy_tensor(TensorId dst, TensorId src) {
-  backend_.copy(buffer(dst), buffer(src),
-                static_cast<std::size_t>(solver::num_bytes(graph_.tensor(src))));
+void Executor::stash(TensorId id, bool first) {
+  const auto& t = graph_.tensor(id);
+  const std::int64_t bytes = solver::num_bytes(t);
+  void*& shadow = stashed_[id];
+  if (!shadow) {
+    shadow = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(bytes, 1)));
+    allocated_bytes_ += bytes;
+  }
+  if (first) {
+    backend_.copy(shadow, buffer(id), static_cast<std::size_t>(bytes));
+  } else {
+    backend_.add(to_kernel_dtype(t.dtype), shadow, buffer(id), shadow,
+                 solver::num_elements(t.shape));
+  }
 }
 
-void Executor::add_into(TensorId acc, TensorId x) {
-  const auto& t = graph_.tensor(acc);
-  backend_.add(to_kernel_dtype(t.dtype), buffer(acc), buffer(x), buffer(acc),
-               solver::num_elements(t.shape));
+void Executor::unstash(TensorId id) {
+  backend_.copy(buffer(id), stashed_.at(id),
+                static_cast<std::size_t>(solver::num_bytes(graph_.tensor(id))));
 }
 
 void Executor::run(solver::OpId first, solver::OpId last, const StepContext& ctx) {

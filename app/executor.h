@@ -34,8 +34,10 @@ class Executor {
   std::vector<double> read(solver::TensorId id) const;
   void write_tokens(solver::TensorId id, const std::int32_t* tokens, std::int64_t count);
   void fill(solver::TensorId id, double value);
-  void copy_tensor(solver::TensorId dst, solver::TensorId src);  // same shape and dtype
-  void add_into(solver::TensorId acc, solver::TensorId x);       // acc += x
+  // Gradient accumulation in backend memory: a shadow buffer per tensor that `stash` sets to the
+  // tensor's value (first) or adds it into (later), and `unstash` copies back into the tensor.
+  void stash(solver::TensorId id, bool first);
+  void unstash(solver::TensorId id);
 
   // Runs ops [first, last) of the graph in order.
   void run(solver::OpId first, solver::OpId last, const StepContext& ctx);
@@ -60,6 +62,7 @@ class Executor {
   std::vector<void*> buffers_;                           // by TensorId
   std::map<solver::OpId, MatMulPlan> matmul_plans_;      // planned once per op
   std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute buffers, reused
+  std::map<solver::TensorId, void*> stashed_;            // gradient accumulators
   std::int64_t allocated_bytes_ = 0;
   bool profiling_ = false;
   std::map<std::string, double> profile_s_;  // op kind (+ phase) -> seconds

@@ -1,5 +1,5 @@
 // Gradient accumulation: micro-batch m's backward writes fresh gradients; for M > 1 they are
-// summed into the first micro-batch's buffers kept aside, then restored before the optimizer.
+// summed into shadow buffers in backend memory (Executor::stash), restored before the optimizer.
 #include "app/local_trainer.h"
 
 #include <cmath>
@@ -80,18 +80,10 @@ StepResult LocalTrainer::step(const std::vector<std::int32_t>& rows, const StepC
     executor_->run(0, backward_end_, ctx);
     result.loss += read_scalar(training_.loss) / static_cast<double>(micro_batches_);
     if (micro_batches_ == 1) continue;
-    for (const auto& [param, grad] : training_.grad_of) {
-      std::vector<double> g = executor_->read(grad);
-      auto& acc = accumulated_[grad];
-      if (m == 0) {
-        acc = std::move(g);
-      } else {
-        for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += g[i];
-      }
-    }
+    for (const auto& [param, grad] : training_.grad_of) executor_->stash(grad, m == 0);
   }
   if (micro_batches_ > 1) {
-    for (const auto& [grad, acc] : accumulated_) executor_->write(grad, acc);
+    for (const auto& [param, grad] : training_.grad_of) executor_->unstash(grad);
   }
   const solver::OpId end = static_cast<solver::OpId>(training_.graph.ops.size());
   if (update) {

@@ -52,8 +52,7 @@ class LocalTrainer {
   std::unique_ptr<Executor> executor_;
   solver::TensorId tokens_ = solver::kNoTensor, targets_ = solver::kNoTensor;
   solver::OpId forward_end_ = 0, backward_end_ = 0;
-  std::vector<std::int32_t> inputs_, targets_host_;              // staging for one micro-batch
-  std::map<solver::TensorId, std::vector<double>> accumulated_;  // unused when M == 1
+  std::vector<std::int32_t> inputs_, targets_host_;  // staging for one micro-batch
 };
 
 }  // namespace strata::app

@@ -13,6 +13,8 @@
 
 namespace strata::kernels {
 
+// Mirrors solver::DType on purpose: kernels/ sits below the planner in DESIGN.md section 2 and
+// includes none of its headers; app/executor.cc's to_kernel_dtype maps one onto the other.
 enum class DType : std::uint8_t { kF64, kF32, kBF16, kF16, kI32 };
 std::size_t dtype_size_bytes(DType dtype);
 

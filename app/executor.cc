@@ -59,6 +59,9 @@ Executor::Executor(const solver::Graph& graph, kernels::Backend& backend)
 }
 
 Executor::~Executor() {
+  if (!slot_buffers_.empty()) select_slot(0);  // slot 0 owns the original buffers
+  for (std::size_t s = 1; s < slot_buffers_.size(); ++s)
+    for (void* p : slot_buffers_[s]) backend_.release(p);
   for (void* p : buffers_) backend_.release(p);
   for (auto& s : scratch_) backend_.release(s.first);
   for (auto& s : stashed_) backend_.release(s.second);
@@ -115,6 +118,26 @@ void Executor::stash(TensorId id, bool first) {
 void Executor::unstash(TensorId id) {
   backend_.copy(buffer(id), stashed_.at(id),
                 static_cast<std::size_t>(solver::num_bytes(graph_.tensor(id))));
+}
+
+void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {
+  if (!slot_buffers_.empty()) throw std::logic_error("add_slots: called twice");
+  slot_ids_ = ids;
+  slot_buffers_.resize(static_cast<std::size_t>(std::max(slots, 1)));
+  for (TensorId id : ids) slot_buffers_[0].push_back(buffer(id));
+  for (std::size_t s = 1; s < slot_buffers_.size(); ++s) {
+    for (TensorId id : ids) {
+      const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(graph_.tensor(id)), 1);
+      slot_buffers_[s].push_back(backend_.allocate(static_cast<std::size_t>(bytes)));
+      allocated_bytes_ += bytes;
+    }
+  }
+}
+
+void Executor::select_slot(int slot) {
+  const auto& bufs = slot_buffers_.at(static_cast<std::size_t>(slot));
+  for (std::size_t i = 0; i < slot_ids_.size(); ++i)
+    buffers_[static_cast<std::size_t>(slot_ids_[i])] = bufs[i];
 }
 
 void Executor::run(solver::OpId first, solver::OpId last, const StepContext& ctx) {
@@ -185,6 +208,31 @@ void Executor::run_matmul(const solver::Op& op) {
   }
 }
 
+// Cross-entropy on a shard of the logits (rows and / or vocabulary split): global row statistics
+// through the hook, then each device's share of the loss (or its slice of dlogits).
+void Executor::run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt) {
+  const Shape& logits = graph_.tensor(op.inputs[0]).shape;
+  const std::int64_t rows = leading(logits, 1), cols = logits.back();
+  const std::int64_t offset = solver::attr_int_or(op, "vocab_offset", 0);
+  const double scale = solver::attr_float(op, "shard_scale");
+  const auto esize = static_cast<std::int64_t>(kernels::dtype_size_bytes(dt));
+  void* row_max = scratch(3, rows * esize);
+  void* row_sum = scratch(4, rows * esize);
+  const auto* targets = static_cast<const std::int32_t*>(buffer(op.inputs[1]));
+  backend_.row_max(dt, buffer(op.inputs[0]), row_max, rows, cols);
+  if (stats_hook_) stats_hook_(op, "row_max", row_max, rows, dt);
+  backend_.row_sum_exp(dt, buffer(op.inputs[0]), row_max, row_sum, rows, cols);
+  if (stats_hook_) stats_hook_(op, "row_sum", row_sum, rows, dt);
+  if (op.kind == OpKind::kCrossEntropy) {
+    backend_.cross_entropy_forward_shard(dt, buffer(op.inputs[0]), targets, row_max, row_sum,
+                                         buffer(op.outputs[0]), rows, cols, offset, scale);
+  } else {
+    backend_.cross_entropy_backward_shard(dt, buffer(op.inputs[0]), targets, row_max, row_sum,
+                                          buffer(op.inputs[2]), buffer(op.outputs[0]), rows, cols,
+                                          offset, scale);
+  }
+}
+
 void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
   auto in = [&](std::size_t i) { return buffer(op.inputs.at(i)); };
   auto out = [&](std::size_t i) { return buffer(op.outputs.at(i)); };
@@ -200,7 +248,12 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
   switch (op.kind) {
     case OpKind::kEmbedding: {
       const Shape& table = shape(op.inputs[1]);
-      k.embedding_forward(dt, tokens(0), in(1), out(0), count(op.inputs[0]), table[0], table[1]);
+      if (op.attrs.count("vocab_offset")) {
+        k.embedding_forward_shard(dt, tokens(0), in(1), out(0), count(op.inputs[0]), table[0],
+                                  table[1], solver::attr_int(op, "vocab_offset"));
+      } else {
+        k.embedding_forward(dt, tokens(0), in(1), out(0), count(op.inputs[0]), table[0], table[1]);
+      }
       return;
     }
     case OpKind::kPositionEmbedding:
@@ -229,8 +282,13 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       const Shape& part = shape(split ? op.outputs.at(0) : op.inputs.at(0));
       const std::int64_t parts = solver::attr_int(op, "parts"),
                          heads = solver::attr_int(op, "heads");
+      // A merge whose output holds only some parts (its parts letter split) reads the inputs
+      // from "part_offset" on (local graphs, executor.h).
       std::vector<void*> pieces;
-      for (TensorId id : split ? op.outputs : op.inputs) pieces.push_back(buffer(id));
+      const auto& all = split ? op.outputs : op.inputs;
+      for (std::size_t i = static_cast<std::size_t>(solver::attr_int_or(op, "part_offset", 0));
+           i < all.size(); ++i)
+        pieces.push_back(buffer(all[i]));
       if (split) {
         k.split_heads(dt, in(0), pieces.data(), part[0], part[2], parts, heads, part[3]);
       } else {
@@ -243,8 +301,9 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
     case OpKind::kCausalMaskGrad: {
       const Shape& x = shape(op.inputs[0]);
       const std::int64_t rows = x[x.size() - 2], cols = x.back();
-      k.causal_mask(dt, in(0), out(0), leading(x, 2), rows, cols, 0, 0,
-                    op.kind == OpKind::kCausalMaskGrad);
+      k.causal_mask(dt, in(0), out(0), leading(x, 2), rows, cols,
+                    solver::attr_int_or(op, "row_offset", 0),
+                    solver::attr_int_or(op, "col_offset", 0), op.kind == OpKind::kCausalMaskGrad);
       return;
     }
     case OpKind::kSoftmax: {
@@ -256,13 +315,20 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       k.add(dt, in(0), in(1), out(0), count(op.inputs[0]));
       return;
     case OpKind::kCrossEntropy: {
+      if (op.attrs.count("shard_scale")) return run_sharded_cross_entropy(op, dt);
       const Shape& logits = shape(op.inputs[0]);
       k.cross_entropy_forward(dt, in(0), tokens(1), out(0), leading(logits, 1), logits.back());
       return;
     }
     case OpKind::kEmbeddingGrad: {
       const Shape& dtable = shape(op.outputs[0]);
-      k.embedding_backward(dt, tokens(0), in(1), out(0), count(op.inputs[0]), dtable[0], dtable[1]);
+      if (op.attrs.count("vocab_offset")) {
+        k.embedding_backward_shard(dt, tokens(0), in(1), out(0), count(op.inputs[0]), dtable[0],
+                                   dtable[1], solver::attr_int(op, "vocab_offset"));
+      } else {
+        k.embedding_backward(dt, tokens(0), in(1), out(0), count(op.inputs[0]), dtable[0],
+                             dtable[1]);
+      }
       return;
     }
     case OpKind::kReduceSum: {
@@ -285,6 +351,7 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       return;
     }
     case OpKind::kCrossEntropyGrad: {
+      if (op.attrs.count("shard_scale")) return run_sharded_cross_entropy(op, dt);
       const Shape& logits = shape(op.inputs[0]);
       k.cross_entropy_backward(dt, in(0), tokens(1), in(2), out(0), leading(logits, 1),
                                logits.back());

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -39,6 +40,22 @@ class Executor {
   void stash(solver::TensorId id, bool first);
   void unstash(solver::TensorId id);
 
+  // Per-micro-batch buffers (pipelines keep several micro-batches' activations): `ids` get
+  // `slots` buffers each; select_slot(s) makes slot s the one every op and copy uses.
+  void add_slots(const std::vector<solver::TensorId>& ids, int slots);
+  void select_slot(int slot);
+
+  // Sharded ops (the distributed runtime's local graphs) mark themselves with attributes:
+  //   cross_entropy(_grad): "shard_scale" (1 / global rows) and "vocab_offset" -> the
+  //     row-statistics form; the hook all-reduces "row_max" (max) and "row_sum" (sum) across
+  //     the devices sharing the vocabulary, as the op's strategy lists (strategy.h);
+  //   embedding(_grad): "vocab_offset" -> the vocabulary-slice kernels;
+  //   causal_mask(_grad): "row_offset", "col_offset" -> where the shard sits in the matrix;
+  //   merge_heads: "parts" (local) and "part_offset" -> the inputs its output block holds.
+  using StatsHook = std::function<void(const solver::Op& op, const std::string& what, void* buf,
+                                       std::int64_t count, kernels::DType dtype)>;
+  void set_stats_hook(StatsHook hook) { stats_hook_ = std::move(hook); }
+
   // Runs ops [first, last) of the graph in order.
   void run(solver::OpId first, solver::OpId last, const StepContext& ctx);
   // Runs every op of `phase` (ops of a phase are contiguous in a training graph).
@@ -55,6 +72,7 @@ class Executor {
  private:
   void run_op(const solver::Op& op, const StepContext& ctx);
   void run_matmul(const solver::Op& op);
+  void run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt);
   void* scratch(std::size_t slot, std::int64_t bytes);
 
   const solver::Graph& graph_;
@@ -63,6 +81,9 @@ class Executor {
   std::map<solver::OpId, MatMulPlan> matmul_plans_;      // planned once per op
   std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute buffers, reused
   std::map<solver::TensorId, void*> stashed_;            // gradient accumulators
+  std::vector<std::vector<void*>> slot_buffers_;         // [slot][i] for slot_ids_[i]
+  std::vector<solver::TensorId> slot_ids_;
+  StatsHook stats_hook_;
   std::int64_t allocated_bytes_ = 0;
   bool profiling_ = false;
   std::map<std::string, double> profile_s_;  // op kind (+ phase) -> seconds

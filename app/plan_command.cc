@@ -61,12 +61,7 @@ void write_text(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-int run_plan(const std::string& config_path, const std::vector<std::string>& sets,
-             const std::string& out_dir) {
-  const RunConfig c = load_config(config_path, sets);
-  const ModelFile model = read_model_file(c.model_path, /*load_params=*/false);
-  const solver::Graph graph = model_graph(model, 1);
-  if (model.kind != "gpt") throw InputError(c.model_path + ": the planner knows GPT models only");
+solver::GptConfig gpt_config_of(const solver::Graph& graph) {
   solver::GptConfig gpt;
   gpt.layers = meta_int(graph, "layers");
   gpt.hidden = meta_int(graph, "hidden");
@@ -74,6 +69,25 @@ int run_plan(const std::string& config_path, const std::vector<std::string>& set
   gpt.seq_len = meta_int(graph, "seq_len");
   gpt.vocab = meta_int(graph, "vocab");
   gpt.dtype = solver::DType::kF32;  // parameter storage; the compute dtype is train.dtype
+  return gpt;
+}
+
+solver::Plan plan_for_config(const RunConfig& c, const solver::GptConfig& gpt,
+                             const solver::ClusterSpec& cluster) {
+  try {
+    return solver::plan_training(gpt, cluster, planner_options(c));
+  } catch (const std::invalid_argument& e) {
+    throw InputError(c.source + ": " + e.what());
+  }
+}
+
+int run_plan(const std::string& config_path, const std::vector<std::string>& sets,
+             const std::string& out_dir) {
+  const RunConfig c = load_config(config_path, sets);
+  const ModelFile model = read_model_file(c.model_path, /*load_params=*/false);
+  const solver::Graph graph = model_graph(model, 1);
+  if (model.kind != "gpt") throw InputError(c.model_path + ": the planner knows GPT models only");
+  const solver::GptConfig gpt = gpt_config_of(graph);
   const solver::ClusterSpec cluster =
       read_cluster_spec(c.cluster_preset, c.cluster_hosts, c.cluster_devices_per_host, 0);
 
@@ -82,12 +96,7 @@ int run_plan(const std::string& config_path, const std::vector<std::string>& set
               "global batch {} | {}",
               c.source, gpt.layers, gpt.hidden, gpt.seq_len, gpt.vocab, cluster.name,
               cluster.total_devices(), c.plan_method, c.global_batch, c.dtype);
-  solver::Plan plan;
-  try {
-    plan = solver::plan_training(gpt, cluster, planner_options(c));
-  } catch (const std::invalid_argument& e) {
-    throw InputError(config_path + ": " + e.what());
-  }
+  const solver::Plan plan = plan_for_config(c, gpt, cluster);
   const solver::SimulationResult sim = solver::simulate_plan(plan);
 
   const std::string dir = out_dir.empty() ? c.output_dir : out_dir;

@@ -7,7 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "app/config.h"
+#include "solver/ir/gpt.h"
+#include "solver/plan/plan.h"
+
 namespace strata::app {
+
+// The GPT hyper-parameters of a model graph's meta (InputError when one is missing).
+solver::GptConfig gpt_config_of(const solver::Graph& graph);
+
+// plan_training for a run config (plan.*, train.* keys); an infeasible request becomes an
+// InputError "<config>: <why>".
+solver::Plan plan_for_config(const RunConfig& config, const solver::GptConfig& gpt,
+                             const solver::ClusterSpec& cluster);
 
 // Returns the exit code (0; InputError / std::invalid_argument propagate for the CLI's policy).
 int run_plan(const std::string& config_path, const std::vector<std::string>& sets,

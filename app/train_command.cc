@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -15,15 +16,18 @@
 #include "app/config.h"
 #include "app/data_order.h"
 #include "app/dataset_file.h"
+#include "app/dist_trainer.h"
 #include "app/errors.h"
 #include "app/h5.h"
-#include "app/local_trainer.h"
 #include "app/log.h"
 #include "app/model_file.h"
+#include "app/plan_command.h"
+#include "comm/control.h"
 #include "comm/mpi_session.h"
 #include "kernels/backend.h"
 #include "solver/ir/flops.h"
 #include "solver/ir/gpt.h"
+#include "solver/plan/report.h"
 
 namespace strata::app {
 namespace {
@@ -38,6 +42,8 @@ struct RunSetup {
   solver::DType dtype = solver::DType::kF32;
   std::int64_t micro_batches = 1;
   Dataset train_data, val_data;
+  solver::ClusterSpec cluster;
+  solver::GptConfig gpt;
   std::string backend = "host";
   double peak_flops = 0;            // per device, for the compute dtype
   double model_flops_per_step = 0;  // ALPA_FACTS 4.1 formula, global batch
@@ -76,12 +82,6 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   const RunConfig& c = s.config;
   std::vector<std::string> problems;
   if (c.data_path.empty()) problems.push_back(config_path + ": data.path: required for train");
-  if (world_size != 1) {
-    problems.push_back(fmt::format(
-        "strata train: launched on {} ranks, but this version trains on one rank (mpirun -np 1); "
-        "distributed plans arrive with the planner and runtime",
-        world_size));
-  }
   if (c.dtype == "bf16" || c.dtype == "f16") {
     problems.push_back(config_path + ": train.dtype: '" + c.dtype +
                        "' needs the cuda backend; the host backend computes in f32 or f64");
@@ -96,13 +96,18 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   s.backend = resolve_backend(c.backend);
   const ClusterPreset preset = read_cluster_preset(c.cluster_preset);
   const std::int64_t hosts = c.cluster_hosts > 0 ? c.cluster_hosts : preset.hosts;
-  std::int64_t devices =
-      c.cluster_devices_per_host > 0 ? c.cluster_devices_per_host : preset.devices_per_host;
-  if (devices == 0) devices = world_size / std::max<std::int64_t>(hosts, 1);
-  if (hosts * devices != world_size) {
+  if (preset.devices_per_host == 0 && c.cluster_devices_per_host == 0 && world_size % hosts != 0) {
+    throw InputError(
+        fmt::format("{}: cluster.hosts: {} host(s) do not divide the {} rank(s) launched",
+                    config_path, hosts, world_size));
+  }
+  s.cluster =
+      read_cluster_spec(c.cluster_preset, c.cluster_hosts, c.cluster_devices_per_host, world_size);
+  if (s.cluster.total_devices() != world_size) {
+    const auto& g = s.cluster.groups.front();
     throw InputError(fmt::format(
         "{}: cluster.hosts x cluster.devices_per_host = {} x {} = {} but {} rank(s) were launched",
-        config_path, hosts, devices, hosts * devices, world_size));
+        config_path, g.hosts, g.devices_per_host, s.cluster.total_devices(), world_size));
   }
   s.dtype = solver::parse_dtype(c.dtype);
   s.peak_flops = preset.peak_flops.count(c.dtype) ? preset.peak_flops.at(c.dtype) : 0.0;
@@ -113,8 +118,8 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
                      ": train.dtype f64 needs a model file written with --dtype f64 (this one is " +
                      solver::dtype_name(s.model.dtype) + ")");
   }
-  s.micro_batches = c.micro_batches > 0 ? c.micro_batches : 1;  // one device: nothing to pipeline
   const solver::Graph graph = model_graph(s.model, 1);
+  s.gpt = gpt_config_of(graph);
   s.layers = meta_int(graph, "layers");
   s.hidden = meta_int(graph, "hidden");
   s.vocab = meta_int(graph, "vocab");
@@ -124,9 +129,9 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   if (!c.val_path.empty()) {
     s.val_data = read_dataset_file(c.val_path);
     check_dataset_fits(s.val_data, c.val_path, s.seq_len, s.vocab);
-    if (s.val_data.rows < c.global_batch / s.micro_batches) {
-      throw InputError(fmt::format("{}: {} rows, fewer than one micro-batch of {}", c.val_path,
-                                   s.val_data.rows, c.global_batch / s.micro_batches));
+    if (s.val_data.rows < c.global_batch) {
+      throw InputError(fmt::format("{}: {} rows, fewer than one global batch of {}", c.val_path,
+                                   s.val_data.rows, c.global_batch));
     }
   }
   if (c.eval_every > 0 && c.val_path.empty()) {
@@ -137,10 +142,24 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   return s;
 }
 
-// Broadcasts rank 0's outcome of prepare (0 ok, 2 bad input, 1 failure) so no rank waits.
-int agree_status(int status) {
-  MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);  // collective over world
-  return status;
+// A short, stable hash (FNV-1a 64, hex) of a text: the plan's config and model hashes.
+std::string text_hash(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
+  return fmt::format("{:016x}", h);
+}
+
+std::string model_hash(const RunSetup& s) {
+  return text_hash(fmt::format("gpt L{} H{} A{} S{} V{}", s.gpt.layers, s.gpt.hidden, s.gpt.heads,
+                               s.gpt.seq_len, s.gpt.vocab));
+}
+std::string config_hash(const RunSetup& s) { return text_hash(config_to_yaml(s.config)); }
+
+solver::Plan make_plan(const RunSetup& s) {
+  solver::Plan plan = plan_for_config(s.config, s.gpt, s.cluster);
+  plan.model_hash = model_hash(s);
+  plan.config_hash = config_hash(s);
+  return plan;
 }
 
 std::string format_duration(double seconds) {
@@ -194,22 +213,93 @@ void print_profile(const std::map<std::string, double>& profile_s, std::int64_t 
   }
 }
 
-int train(RunSetup& s) {
+// Bytes of the last step by the plan's convention (plan.h BytesPerStep): each rank's counters
+// divided by its stage's size, summed over world (control traffic).
+std::vector<double> step_bytes(const DistTrainer& t, const solver::Plan& plan, int stage) {
+  const comm::ByteCounters c = t.step_counters();
+  const double devices =
+      static_cast<double>(plan.stages[static_cast<std::size_t>(stage)].devices.size());
+  std::vector<double> mine;
+  for (comm::CommKind k :
+       {comm::CommKind::kAllReduce, comm::CommKind::kAllGather, comm::CommKind::kReduceScatter,
+        comm::CommKind::kAllToAll, comm::CommKind::kP2P})
+    mine.push_back(c.total(k) / devices);
+  std::vector<double> out;
+  for (double v : mine) out.push_back(comm::sum_over_world(MPI_COMM_WORLD, v));
+  return out;
+}
+
+std::string bytes_json(const std::vector<double>& b) {
+  return fmt::format(
+      "{{\"all_reduce\": {:.17g}, \"all_gather\": {:.17g}, \"reduce_scatter\": {:.17g}, "
+      "\"all_to_all\": {:.17g}, \"p2p\": {:.17g}}}",
+      b[0], b[1], b[2], b[3], b[4]);
+}
+
+// The end-of-run comparison: predicted against measured step time, bytes and memory.
+void print_predicted_vs_measured(const solver::Plan& plan, double step_s,
+                                 const std::vector<double>& bytes,
+                                 const std::vector<double>& memory_per_rank) {
+  STRATA_LOG0(kInfo, "predicted vs measured (last step; bytes per device summed over stages):");
+  STRATA_LOG0(kInfo, "  step time       {:>14.6g} s {:>14.6g} s", plan.predicted.iteration_s,
+              step_s);
+  const auto& p = plan.predicted.bytes_per_step;
+  const double predicted[] = {p.all_reduce, p.all_gather, p.reduce_scatter, p.all_to_all, p.p2p};
+  const char* names[] = {"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p"};
+  for (int k = 0; k < 5; ++k) {
+    STRATA_LOG0(kInfo, "  {:<15} {:>14.0f} B {:>14.0f} B", names[k], predicted[k], bytes[k]);
+  }
+  for (std::size_t s = 0; s < plan.stages.size(); ++s) {
+    double peak = 0;
+    for (std::int64_t r : plan.stages[s].devices)
+      peak = std::max(peak, memory_per_rank[static_cast<std::size_t>(r)]);
+    STRATA_LOG0(kInfo, "  stage {} memory {:>10.4f} GiB {:>10.4f} GiB (allocated)", s,
+                plan.stages[s].predicted.memory_bytes_per_device / 1073741824.0,
+                peak / 1073741824.0);
+  }
+}
+
+// STRATA_INJECT_FAILURE=RANK:STEP makes that rank throw at the start of that step (tests of the
+// failure path: the job must end on every rank, promptly, naming the rank and the reason).
+void maybe_inject_failure(int rank, std::int64_t step) {
+  const char* env = std::getenv("STRATA_INJECT_FAILURE");
+  if (!env) return;
+  int r = -1;
+  long long st = -1;
+  if (std::sscanf(env, "%d:%lld", &r, &st) == 2 && r == rank && st == step) {
+    throw std::runtime_error(
+        fmt::format("injected failure at step {} (STRATA_INJECT_FAILURE={})", step, env));
+  }
+}
+
+int train(RunSetup& s, const solver::Plan& plan) {
   const RunConfig& c = s.config;
-  const std::int64_t micro = c.global_batch / s.micro_batches;
+  const int rank = comm::world_rank_or_zero();
+  const int world = comm::world_size_or_one();
+  const std::int64_t micro = plan.micro_batch_size();
+  s.micro_batches = plan.micro_batches;
   solver::Graph forward = model_graph(s.model, micro);
   // Activations and parameters in the compute dtype (the model file may hold f64 for f32 runs).
   for (auto& t : forward.tensors)
     if (solver::is_floating(t.dtype)) t.dtype = s.dtype;
   const solver::TensorId loss = forward.at("loss");
   solver::TrainingGraph training = solver::build_training_graph(forward, loss, c.optimizer);
-  std::int64_t graph_bytes = 0;
-  for (const auto& t : training.graph.tensors) graph_bytes += solver::num_bytes(t);
-  h5::check_host_memory(c.model_path, "training this model",
-                        static_cast<std::uint64_t>(graph_bytes));
+  if (world == 1) {
+    std::int64_t graph_bytes = 0;
+    for (const auto& t : training.graph.tensors) graph_bytes += solver::num_bytes(t);
+    h5::check_host_memory(c.model_path, "training this model",
+                          static_cast<std::uint64_t>(graph_bytes));
+  }
 
+  std::vector<comm::StageLayout> layouts;
+  for (const auto& st : plan.stages)
+    layouts.push_back({st.devices, st.logical_mesh.d0, st.logical_mesh.d1});
+  const comm::Mesh mesh = comm::build_mesh(MPI_COMM_WORLD, layouts);
+  auto collectives = comm::make_mpi_collectives(mesh);
+  comm::PointToPoint p2p(MPI_COMM_WORLD), control(MPI_COMM_WORLD);
   auto backend = kernels::make_backend(s.backend);
-  LocalTrainer trainer(std::move(training), *backend, s.micro_batches);
+  DistTrainer trainer(std::move(training), plan, mesh, *collectives, p2p, control, *backend,
+                      MPI_COMM_WORLD);
   const char* profile_env = std::getenv("STRATA_PROFILE");
   const bool profile = profile_env && profile_env[0] == '1';
   trainer.executor().set_profiling(profile);
@@ -220,23 +310,23 @@ int train(RunSetup& s) {
     trainer.set_parameters(init);
   }
 
-  fs::create_directories(c.output_dir);
   const std::string metrics_path = c.resolved_metrics_path();
-  if (fs::path(metrics_path).has_parent_path())
-    fs::create_directories(fs::path(metrics_path).parent_path());
-  std::ofstream metrics(metrics_path, std::ios::trunc);
-  if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
-  {
-    std::ofstream resolved(c.output_dir + "/config.yaml", std::ios::trunc);
-    resolved << config_to_yaml(c);
+  std::ofstream metrics;
+  if (rank == 0) {
+    fs::create_directories(c.output_dir);
+    if (fs::path(metrics_path).has_parent_path())
+      fs::create_directories(fs::path(metrics_path).parent_path());
+    metrics.open(metrics_path, std::ios::trunc);
+    if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
+    std::ofstream(c.output_dir + "/config.yaml", std::ios::trunc) << config_to_yaml(c);
+    std::ofstream(c.output_dir + "/plan.json", std::ios::trunc) << solver::encode_plan_json(plan);
+    fmt::print("{}", solver::plan_table(plan));
+    std::fflush(stdout);
   }
 
   STRATA_LOG0(kInfo,
-              "strata train: {} | GPT L={} H={} S={} V={} | {} params | dtype {} | backend {}",
-              c.source, s.layers, s.hidden, s.seq_len, s.vocab,
-              solver::bytes_with_role(trainer.graph(), solver::TensorRole::kParameter) /
-                  static_cast<std::int64_t>(solver::dtype_size_bytes(s.dtype)),
-              c.dtype, s.backend);
+              "strata train: {} | GPT L={} H={} S={} V={} | dtype {} | backend {} | {} rank(s)",
+              c.source, s.layers, s.hidden, s.seq_len, s.vocab, c.dtype, s.backend, world);
   STRATA_LOG0(kInfo,
               "data {} ({} rows) | global batch {} = {} micro-batch(es) x {} | {} steps | {} {}",
               c.data_path, s.train_data.rows, c.global_batch, s.micro_batches, micro, c.steps,
@@ -245,17 +335,22 @@ int train(RunSetup& s) {
   DataOrder order(s.train_data.rows, c.global_batch, c.shuffle, c.seed);
   const std::int64_t tokens_per_step = c.global_batch * s.seq_len;
   const auto run_start = Clock::now();
-  double timed_s = 0;
+  double timed_s = 0, last_step_s = 0;
   std::int64_t timed_steps = 0;
   double last_loss = 0;
+  std::vector<double> bytes(5, 0.0);
+  const double devices = static_cast<double>(world);
   for (std::int64_t step = 1; step <= c.steps; ++step) {
     const std::vector<std::int32_t> rows = gather_rows(s.train_data, order.rows_of_step(step));
     StepContext ctx;
     ctx.step = step;
     ctx.lr = solver::learning_rate(c.optimizer, step, c.steps);
+    maybe_inject_failure(rank, step);
     const auto t0 = Clock::now();
     const StepResult r = trainer.step(rows, ctx);
-    const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double step_s = comm::max_over_world(
+        MPI_COMM_WORLD, std::chrono::duration<double>(Clock::now() - t0).count());
+    last_step_s = step_s;
     if (!std::isfinite(r.loss)) {
       throw std::runtime_error(
           fmt::format("step {}: loss is {} (non-finite); stopping", step, r.loss));
@@ -265,22 +360,29 @@ int train(RunSetup& s) {
       timed_s += step_s;
       ++timed_steps;
     }
+    bytes = step_bytes(trainer, plan, mesh.stage);
+    const double peak_memory =
+        comm::max_over_world(MPI_COMM_WORLD, static_cast<double>(trainer.allocated_bytes()));
     if (step == c.dump_gradients_step) {
-      const std::string path = fmt::format("{}/gradients_step{}.h5", c.output_dir, step);
-      write_gradients(path, trainer.gradients(), trainer.graph(), s.dtype, r.loss, step);
+      const auto grads = trainer.gather_gradients();
+      if (rank == 0) {
+        const std::string path = fmt::format("{}/gradients_step{}.h5", c.output_dir, step);
+        write_gradients(path, grads, trainer.graph(), s.dtype, r.loss, step);
+      }
     }
     const double flops_per_s = s.model_flops_per_step / step_s;
-    metrics
-        << fmt::format(
-               "{{\"step\": {}, \"loss\": {:.17g}, \"lr\": {:.17g}, \"grad_norm\": {:.17g}, "
-               "\"step_time_s\": {:.6g}, \"tokens_per_s\": {:.6g}, \"tflops_per_device\": {:.6g}, "
-               "\"mfu\": {:.6g}, \"peak_memory_bytes\": {}, \"bytes\": {{\"all_reduce\": 0, "
-               "\"all_gather\": 0, \"reduce_scatter\": 0, \"all_to_all\": 0, \"p2p\": 0}}}}",
-               step, r.loss, ctx.lr, r.grad_norm, step_s, tokens_per_step / step_s,
-               flops_per_s / 1e12, s.peak_flops > 0 ? flops_per_s / s.peak_flops : 0.0,
-               trainer.executor().allocated_bytes())
-        << '\n'
-        << std::flush;
+    if (rank == 0) {
+      metrics << fmt::format(
+                     "{{\"step\": {}, \"loss\": {:.17g}, \"lr\": {:.17g}, \"grad_norm\": {:.17g}, "
+                     "\"step_time_s\": {:.6g}, \"tokens_per_s\": {:.6g}, \"tflops_per_device\": "
+                     "{:.6g}, \"mfu\": {:.6g}, \"peak_memory_bytes\": {:.0f}, \"bytes\": {}}}",
+                     step, r.loss, ctx.lr, r.grad_norm, step_s, tokens_per_step / step_s,
+                     flops_per_s / devices / 1e12,
+                     s.peak_flops > 0 ? flops_per_s / devices / s.peak_flops : 0.0, peak_memory,
+                     bytes_json(bytes))
+              << '\n'
+              << std::flush;
+    }
     if (step % c.log_every == 0 || step == c.steps || step == 1) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
       const double per_step = timed_steps ? timed_s / static_cast<double>(timed_steps) : step_s;
@@ -296,8 +398,10 @@ int train(RunSetup& s) {
       std::vector<std::int64_t> ids(static_cast<std::size_t>(usable));
       for (std::int64_t i = 0; i < usable; ++i) ids[static_cast<std::size_t>(i)] = i;
       const double val = trainer.evaluate(gather_rows(s.val_data, ids));
-      metrics << fmt::format("{{\"step\": {}, \"val_loss\": {:.17g}}}", step, val) << '\n'
-              << std::flush;
+      if (rank == 0) {
+        metrics << fmt::format("{{\"step\": {}, \"val_loss\": {:.17g}}}", step, val) << '\n'
+                << std::flush;
+      }
       STRATA_LOG0(kInfo, "step {} | val loss {:.4f} ({} rows)", step, val, usable);
     }
   }
@@ -305,7 +409,8 @@ int train(RunSetup& s) {
   std::string model_out;
   if (c.save_model) {
     model_out = c.output_dir + "/model_final.h5";
-    save_final_model(s, model_out, trainer.parameters(), trainer.graph());
+    const auto params = trainer.gather_parameters();
+    if (rank == 0) save_final_model(s, model_out, params, trainer.graph());
   }
   const double mean_step = timed_steps ? timed_s / static_cast<double>(timed_steps) : 0.0;
   STRATA_LOG0(kInfo,
@@ -313,40 +418,64 @@ int train(RunSetup& s) {
               "TFLOP/s per device",
               c.steps, format_duration(total_s), last_loss, mean_step,
               mean_step > 0 ? tokens_per_step / mean_step : 0.0,
-              mean_step > 0 ? s.model_flops_per_step / mean_step / 1e12 : 0.0);
+              mean_step > 0 ? s.model_flops_per_step / mean_step / devices / 1e12 : 0.0);
+  const std::vector<double> memory =
+      comm::gather_to_root(MPI_COMM_WORLD, {static_cast<double>(trainer.allocated_bytes())});
+  if (rank == 0) print_predicted_vs_measured(plan, last_step_s, bytes, memory);
   if (profile) print_profile(trainer.executor().profile_s(), c.steps);
-  STRATA_LOG0(kInfo, "outputs: metrics {} | config {}/config.yaml{}", metrics_path, c.output_dir,
+  STRATA_LOG0(kInfo, "outputs: metrics {} | config {}/config.yaml | plan {}/plan.json{}",
+              metrics_path, c.output_dir, c.output_dir,
               model_out.empty() ? "" : " | model " + model_out);
   return kExitOk;
 }
 
+// Runs `fn` and turns the input problems it throws into log lines and exit code 2 (1 for other
+// failures while loading).
+template <typename Fn>
+int checked(Fn&& fn) {
+  try {
+    fn();
+    return kExitOk;
+  } catch (const InputError& e) {
+    for (const auto& line : e.problems()) STRATA_LOG0(kError, "{}", line);
+  } catch (const std::invalid_argument& e) {
+    STRATA_LOG0(kError, "{}", e.what());
+  } catch (const std::overflow_error& e) {
+    STRATA_LOG0(kError, "{}", e.what());
+  } catch (const std::exception& e) {  // I/O failure while loading: not the input's fault
+    STRATA_LOG0(kError, "{}", e.what());
+    return kExitFailure;
+  }
+  return kExitBadInput;
+}
+
 }  // namespace
 
+// Rank 0 checks every input and plans; the status word, then the framed plan, go to every rank
+// (DESIGN.md section 6), so a bad input ends every rank with the same code and nobody hangs.
+// The other ranks then load the (already checked) inputs themselves and verify the plan's hashes.
 int run_train(const std::string& config_path, const std::vector<std::string>& sets) {
   const int rank = comm::world_rank_or_zero();
   const int size = comm::world_size_or_one();
   RunSetup setup;
+  std::vector<std::uint8_t> frame;
   int status = kExitOk;
   if (rank == 0) {
-    try {
+    status = checked([&] {
       setup = prepare(config_path, sets, size);
-    } catch (const InputError& e) {
-      for (const auto& line : e.problems()) STRATA_LOG0(kError, "{}", line);
-      status = kExitBadInput;
-    } catch (const std::invalid_argument& e) {
-      STRATA_LOG0(kError, "{}", e.what());
-      status = kExitBadInput;
-    } catch (const std::overflow_error& e) {
-      STRATA_LOG0(kError, "{}", e.what());
-      status = kExitBadInput;
-    } catch (const std::exception& e) {  // I/O failure while loading: not the input's fault
-      STRATA_LOG0(kError, "{}", e.what());
-      status = kExitFailure;
-    }
+      frame = solver::frame_plan(make_plan(setup));
+    });
   }
-  status = agree_status(status);
-  if (status != kExitOk || rank != 0) return status;
-  return train(setup);
+  status = comm::broadcast_status(MPI_COMM_WORLD, status);
+  if (status != kExitOk) return status;
+  comm::broadcast_bytes(MPI_COMM_WORLD, frame);
+  if (rank != 0) setup = prepare(config_path, sets, size);
+  const solver::Plan plan = solver::unframe_plan(frame.data(), frame.size());
+  if (plan.model_hash != model_hash(setup) || plan.config_hash != config_hash(setup)) {
+    throw std::runtime_error(fmt::format(
+        "rank {}: the broadcast plan was made for another model or config (hash mismatch)", rank));
+  }
+  return train(setup, plan);
 }
 
 }  // namespace strata::app

@@ -71,6 +71,14 @@ class Backend {
   virtual void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                        const int* perm, int rank) = 0;
 
+  // Copies a box of box[d] elements per dim from src (dense, shape src_shape) starting at
+  // src_offset to dst (dense, shape dst_shape) starting at dst_offset; elements of elem_bytes
+  // bytes, rank <= 8. The packing primitive of resharding (slices, blocks of gathers and
+  // scatters, cross-mesh pieces). Throws std::invalid_argument when a box leaves a shape.
+  virtual void copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                        const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                        const std::int64_t* dst_offset, const std::int64_t* box, int rank) = 0;
+
   // ---- elementwise and reductions (n elements)
   virtual void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) = 0;
   // out[o, i] = x[o, i] + row[i] for o < outer, i < inner (bias add, position embedding).
@@ -125,6 +133,17 @@ class Backend {
                            std::int64_t seq, std::int64_t parts, std::int64_t heads,
                            std::int64_t head_dim) = 0;
 
+  // Vocab-parallel forms (a table or logits slice holding vocabulary rows [vocab_offset,
+  // vocab_offset + vocab)). Tokens outside the slice are not errors here: another device owns them.
+  // out[t, :] = table[tokens[t] - vocab_offset, :] when the token is in the slice, else 0.
+  virtual void embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
+                                       void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                       std::int64_t dim, std::int64_t vocab_offset) = 0;
+  // dtable = 0; dtable[tokens[t] - vocab_offset, :] += dout[t, :] for tokens in the slice.
+  virtual void embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
+                                        void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                        std::int64_t dim, std::int64_t vocab_offset) = 0;
+
   // ---- loss: logits [rows, vocab], targets [rows]
   // loss (one dtype element) = mean over rows of (logsumexp(logits) - logits[target]).
   virtual void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
@@ -133,6 +152,32 @@ class Backend {
   virtual void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
                                       const void* dloss, void* dlogits, std::int64_t rows,
                                       std::int64_t vocab) = 0;
+
+  // Sharded cross-entropy: logits [rows, cols] hold vocabulary columns [vocab_offset,
+  // vocab_offset + cols) of some rows of the batch. The caller all-reduces the statistics over
+  // the devices sharing the rows' vocabulary between calls (max for row_max, sum for row_sum),
+  // then every device adds only the terms of the targets it owns, scaled by `scale` (1 / the
+  // global number of rows), so the devices' losses sum to the global mean.
+  // row_max[r] = max_c x[r, c] (dtype elements).
+  virtual void row_max(DType dtype, const void* x, void* out, std::int64_t rows,
+                       std::int64_t cols) = 0;
+  // row_sum[r] = sum_c exp(x[r, c] - row_max[r]) (dtype elements, accumulated in double).
+  virtual void row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
+                           std::int64_t rows, std::int64_t cols) = 0;
+  // loss (one dtype element) = scale * sum over rows r whose target t lies in the slice of
+  //   (log(row_sum[r]) + row_max[r] - logits[r, t - vocab_offset]).
+  virtual void cross_entropy_forward_shard(DType dtype, const void* logits,
+                                           const std::int32_t* targets, const void* row_max,
+                                           const void* row_sum, void* loss, std::int64_t rows,
+                                           std::int64_t cols, std::int64_t vocab_offset,
+                                           double scale) = 0;
+  // dlogits[r, c] = (exp(logits[r, c] - row_max[r]) / row_sum[r] - [c + vocab_offset == t_r])
+  //                 * dloss[0] * scale.
+  virtual void cross_entropy_backward_shard(DType dtype, const void* logits,
+                                            const std::int32_t* targets, const void* row_max,
+                                            const void* row_sum, const void* dloss, void* dlogits,
+                                            std::int64_t rows, std::int64_t cols,
+                                            std::int64_t vocab_offset, double scale) = 0;
 
   // ---- optimizer (in place; norm_scale: f64 [2] {norm, scale} in backend memory)
   // norm_scale = {sqrt(sum sumsq[i]), max_norm > 0 ? min(1, max_norm / (norm + 1e-6)) : 1}.

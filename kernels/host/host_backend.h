@@ -32,6 +32,15 @@ namespace strata::kernels {
 //  - f32 GELU, softmax and cross-entropy use branch-free tanh/exp approximations that vectorise
 //    (kernels/host/fast_math.h; tanh within 4e-7 absolute, exp within 1e-7 relative); f64 uses
 //    libm and is the oracle precision.
+//  - copy_box: elem_bytes must be 1, 2, 4 or 8 and rank in [0, 8] (rank 0 copies one element;
+//    shapes, offsets and box may then be null). Offsets and box entries must be >= 0 and
+//    offset + box <= shape in every dim of both shapes, checked even for an empty box. The two
+//    boxes must not overlap in memory.
+//  - Vocab-parallel calls: vocab_offset must be >= 0. A token or target outside the slice
+//    (negative ones included) contributes nothing: zero rows in embedding_forward_shard, no
+//    term in cross_entropy_forward_shard and no onehot in cross_entropy_backward_shard.
+//  - row_max of a row with cols = 0 is -inf (the identity of the max all-reduce) and its
+//    row_sum_exp is 0, so a slice holding no vocabulary columns is allowed.
 //  - Every call is synchronous: results are complete when it returns.
 class HostBackend final : public Backend {
  public:
@@ -52,6 +61,9 @@ class HostBackend final : public Backend {
   // rank in [0, 8] (0: one scalar); perm must be a permutation of [0, rank); in != out.
   void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                const int* perm, int rank) override;
+  void copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                const std::int64_t* dst_offset, const std::int64_t* box, int rank) override;
 
   void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) override;
   void add_broadcast(DType dtype, const void* x, const void* row, void* out, std::int64_t outer,
@@ -86,12 +98,30 @@ class HostBackend final : public Backend {
   void merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
                    std::int64_t seq, std::int64_t parts, std::int64_t heads,
                    std::int64_t head_dim) override;
+  void embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
+                               void* out, std::int64_t n_tokens, std::int64_t vocab,
+                               std::int64_t dim, std::int64_t vocab_offset) override;
+  void embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
+                                void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                std::int64_t dim, std::int64_t vocab_offset) override;
 
   void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
                              void* loss, std::int64_t rows, std::int64_t vocab) override;
   void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
                               const void* dloss, void* dlogits, std::int64_t rows,
                               std::int64_t vocab) override;
+  void row_max(DType dtype, const void* x, void* out, std::int64_t rows,
+               std::int64_t cols) override;
+  void row_sum_exp(DType dtype, const void* x, const void* row_max, void* out, std::int64_t rows,
+                   std::int64_t cols) override;
+  void cross_entropy_forward_shard(DType dtype, const void* logits, const std::int32_t* targets,
+                                   const void* row_max, const void* row_sum, void* loss,
+                                   std::int64_t rows, std::int64_t cols, std::int64_t vocab_offset,
+                                   double scale) override;
+  void cross_entropy_backward_shard(DType dtype, const void* logits, const std::int32_t* targets,
+                                    const void* row_max, const void* row_sum, const void* dloss,
+                                    void* dlogits, std::int64_t rows, std::int64_t cols,
+                                    std::int64_t vocab_offset, double scale) override;
 
   void clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
                            double* norm_scale) override;

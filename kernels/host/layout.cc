@@ -1,9 +1,11 @@
-// HostBackend data-movement kernels: permute (any rank up to 8), embedding forward/backward and
-// attention split/merge of heads. Pure copies (and sums for the embedding gradient), so every
-// kernel keeps its innermost loop on a contiguous run of the output.
-// Rules: no heap allocation; token ids are validated before anything is written, so a throw
-// leaves outputs untouched.
+// HostBackend data-movement kernels: permute and box copies (any rank up to 8), embedding
+// forward/backward (whole table or a vocab slice) and attention split/merge of heads. Pure
+// copies (and sums for the embedding gradient), so every kernel keeps its innermost loop on a
+// contiguous run of the output.
+// Rules: no heap allocation; token ids, shapes and boxes are validated before anything is
+// written, so a throw leaves outputs untouched.
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -25,6 +27,93 @@ void check_tokens(const char* method, const std::int32_t* tokens, std::int64_t n
                               " is outside [0, vocab = " + std::to_string(vocab) + ")");
     }
   }
+}
+
+// "[2, 3, 4]", for messages.
+std::string dims_str(const std::int64_t* v, int rank) {
+  std::string s = "[";
+  for (int d = 0; d < rank; ++d) s += (d > 0 ? ", " : "") + std::to_string(v[d]);
+  return s + "]";
+}
+
+// out[t, :] = table[tokens[t] - vocab_offset, :] for tokens in the slice [vocab_offset,
+// vocab_offset + vocab), else 0. The unsharded call is vocab_offset 0 after check_tokens.
+template <class T>
+void embedding_rows(const char* method, const std::int32_t* tokens, const T* table, T* out,
+                    std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim,
+                    std::int64_t vocab_offset) {
+  Kokkos::parallel_for(
+      method, host_range(n_tokens), KOKKOS_LAMBDA(std::int64_t t) {
+        const std::int64_t v = static_cast<std::int64_t>(tokens[t]) - vocab_offset;
+        T* dst = out + t * dim;
+        if (v < 0 || v >= vocab) {
+          for (std::int64_t j = 0; j < dim; ++j) dst[j] = T(0);
+          return;
+        }
+        const T* src = table + v * dim;
+        for (std::int64_t j = 0; j < dim; ++j) dst[j] = src[j];
+      });
+}
+
+// dtable = 0; dtable[tokens[t] - vocab_offset, :] += dout[t, :] for tokens in the slice.
+template <class T>
+void embedding_grad_rows(const char* method, const std::int32_t* tokens, const T* dout, T* dtable,
+                         std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim,
+                         std::int64_t vocab_offset) {
+  // One item per block of columns: repeated tokens add into the same row, so items split the
+  // columns, never the tokens, and the sum order (token order) is deterministic.
+  const std::int64_t blocks = (dim + detail::kColBlock - 1) / detail::kColBlock;
+  Kokkos::parallel_for(
+      method, host_range(blocks), KOKKOS_LAMBDA(std::int64_t blk) {
+        const std::int64_t j0 = blk * detail::kColBlock;
+        const std::int64_t w = std::min(detail::kColBlock, dim - j0);
+        for (std::int64_t v = 0; v < vocab; ++v) {
+          T* row = dtable + v * dim + j0;
+          for (std::int64_t j = 0; j < w; ++j) row[j] = T(0);
+        }
+        for (std::int64_t t = 0; t < n_tokens; ++t) {
+          const std::int64_t v = static_cast<std::int64_t>(tokens[t]) - vocab_offset;
+          if (v < 0 || v >= vocab) continue;  // another slice owns it
+          T* row = dtable + v * dim + j0;
+          const T* src = dout + t * dim + j0;
+          for (std::int64_t j = 0; j < w; ++j) row[j] += src[j];
+        }
+      });
+}
+
+// A box as runs: `outer` runs of `inner` elements; run o starts at the offset (elements) of its
+// index decomposed over the outer dims ext[0 .. outer_rank), and steps src_step / dst_step
+// elements inside the run (1 and 1: contiguous in both buffers).
+struct BoxRuns {
+  std::int64_t ext[kMaxRank] = {}, src_stride[kMaxRank] = {}, dst_stride[kMaxRank] = {};
+  int outer_rank = 0;
+  std::int64_t outer = 0, inner = 0, src_step = 1, dst_step = 1;
+};
+
+template <std::size_t kBytes>
+void copy_runs(const char* src, char* dst, const BoxRuns& runs) {
+  constexpr auto kB = static_cast<std::int64_t>(kBytes);
+  Kokkos::parallel_for(
+      "copy_box", host_range(runs.outer), KOKKOS_LAMBDA(std::int64_t o) {
+        std::int64_t rem = o;
+        std::int64_t s = 0, d = 0;
+        for (int j = runs.outer_rank - 1; j >= 0; --j) {
+          const std::int64_t idx = rem % runs.ext[j];
+          rem /= runs.ext[j];
+          s += idx * runs.src_stride[j];
+          d += idx * runs.dst_stride[j];
+        }
+        const char* sp = src + s * kB;
+        char* dp = dst + d * kB;
+        if (runs.src_step == 1 && runs.dst_step == 1) {
+          std::memcpy(dp, sp, static_cast<std::size_t>(runs.inner) * kBytes);
+        } else {
+          // Fixed-size memcpy: one load and one store, and safe on unaligned buffers.
+          for (std::int64_t i = 0; i < runs.inner; ++i) {
+            std::memcpy(dp + i * runs.dst_step * kB, sp + i * runs.src_step * kB, kBytes);
+          }
+        }
+      });
 }
 
 }  // namespace
@@ -109,6 +198,92 @@ void HostBackend::permute(DType dtype, const void* in, void* out, const std::int
   });
 }
 
+void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                           const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                           const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
+  constexpr const char* kM = "copy_box";
+  detail::require(elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8, kM,
+                  "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
+  detail::require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ", kMaxRank,
+                  "]");
+  detail::require(rank == 0 || (src_shape != nullptr && src_offset != nullptr &&
+                                dst_shape != nullptr && dst_offset != nullptr && box != nullptr),
+                  kM, "a shape, offset or box array is null (rank = ", rank, ")");
+  std::int64_t src_numel = 1, dst_numel = 1, box_numel = 1;
+  for (int d = 0; d < rank; ++d) {
+    // Also rejects negative shapes: offset + box >= 0 once both are >= 0.
+    const bool inside = box[d] >= 0 && src_offset[d] >= 0 && dst_offset[d] >= 0 &&
+                        src_offset[d] + box[d] <= src_shape[d] &&
+                        dst_offset[d] + box[d] <= dst_shape[d];
+    if (!inside) {
+      detail::fail(kM, "box ", dims_str(box, rank), " at src_offset ", dims_str(src_offset, rank),
+                   " of src_shape ", dims_str(src_shape, rank), " to dst_offset ",
+                   dims_str(dst_offset, rank), " of dst_shape ", dims_str(dst_shape, rank),
+                   " leaves a shape in dim ", d);
+    }
+    src_numel *= src_shape[d];
+    dst_numel *= dst_shape[d];
+    box_numel *= box[d];
+  }
+  detail::require_ptr(src, src_numel, kM, "src");
+  detail::require_ptr(dst, dst_numel, kM, "dst");
+  if (box_numel == 0) return;
+
+  // Box dims with their strides (elements) in both buffers, as in permute: size-1 dims only move
+  // the base, and a dim that its outer neighbour steps over exactly in both buffers merges into
+  // it, so a box of whole rows becomes one run and a slice of columns one run per row.
+  std::int64_t src_stride[kMaxRank], dst_stride[kMaxRank];
+  for (int d = rank - 1; d >= 0; --d) {
+    src_stride[d] = d == rank - 1 ? 1 : src_stride[d + 1] * src_shape[d + 1];
+    dst_stride[d] = d == rank - 1 ? 1 : dst_stride[d + 1] * dst_shape[d + 1];
+  }
+  std::int64_t src_base = 0, dst_base = 0;
+  BoxRuns runs;
+  int r = 0;
+  for (int d = 0; d < rank; ++d) {
+    src_base += src_offset[d] * src_stride[d];
+    dst_base += dst_offset[d] * dst_stride[d];
+    if (box[d] == 1) continue;
+    if (r > 0 && runs.src_stride[r - 1] == src_stride[d] * box[d] &&
+        runs.dst_stride[r - 1] == dst_stride[d] * box[d]) {
+      runs.ext[r - 1] *= box[d];
+      runs.src_stride[r - 1] = src_stride[d];
+      runs.dst_stride[r - 1] = dst_stride[d];
+    } else {
+      runs.ext[r] = box[d];
+      runs.src_stride[r] = src_stride[d];
+      runs.dst_stride[r] = dst_stride[d];
+      ++r;
+    }
+  }
+  if (r == 0) {  // one element (rank 0 or a box of ones)
+    runs.ext[0] = runs.src_stride[0] = runs.dst_stride[0] = 1;
+    r = 1;
+  }
+  runs.outer_rank = r - 1;
+  runs.inner = runs.ext[r - 1];
+  runs.outer = box_numel / runs.inner;
+  runs.src_step = runs.src_stride[r - 1];
+  runs.dst_step = runs.dst_stride[r - 1];
+  const auto bytes = static_cast<std::int64_t>(elem_bytes);
+  const char* s0 = static_cast<const char*>(src) + src_base * bytes;
+  char* d0 = static_cast<char*>(dst) + dst_base * bytes;
+  switch (elem_bytes) {
+    case 1:
+      copy_runs<1>(s0, d0, runs);
+      break;
+    case 2:
+      copy_runs<2>(s0, d0, runs);
+      break;
+    case 4:
+      copy_runs<4>(s0, d0, runs);
+      break;
+    default:
+      copy_runs<8>(s0, d0, runs);
+      break;
+  }
+}
+
 void HostBackend::embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
                                     void* out, std::int64_t n_tokens, std::int64_t vocab,
                                     std::int64_t dim) {
@@ -120,14 +295,8 @@ void HostBackend::embedding_forward(DType dtype, const std::int32_t* tokens, con
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     check_tokens(kM, tokens, n_tokens, vocab);
-    const T* ptab = static_cast<const T*>(table);
-    T* pout = static_cast<T*>(out);
-    Kokkos::parallel_for(
-        kM, host_range(n_tokens), KOKKOS_LAMBDA(std::int64_t t) {
-          const T* src = ptab + static_cast<std::int64_t>(tokens[t]) * dim;
-          T* dst = pout + t * dim;
-          for (std::int64_t j = 0; j < dim; ++j) dst[j] = src[j];
-        });
+    embedding_rows(kM, tokens, static_cast<const T*>(table), static_cast<T*>(out), n_tokens, vocab,
+                   dim, 0);
   });
 }
 
@@ -142,25 +311,42 @@ void HostBackend::embedding_backward(DType dtype, const std::int32_t* tokens, co
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     check_tokens(kM, tokens, n_tokens, vocab);
-    const T* pdout = static_cast<const T*>(dout);
-    T* ptab = static_cast<T*>(dtable);
-    // One item per block of columns: repeated tokens add into the same row, so items split the
-    // columns, never the tokens, and the sum order (token order) is deterministic.
-    const std::int64_t blocks = (dim + detail::kColBlock - 1) / detail::kColBlock;
-    Kokkos::parallel_for(
-        kM, host_range(blocks), KOKKOS_LAMBDA(std::int64_t blk) {
-          const std::int64_t j0 = blk * detail::kColBlock;
-          const std::int64_t w = std::min(detail::kColBlock, dim - j0);
-          for (std::int64_t v = 0; v < vocab; ++v) {
-            T* row = ptab + v * dim + j0;
-            for (std::int64_t j = 0; j < w; ++j) row[j] = T(0);
-          }
-          for (std::int64_t t = 0; t < n_tokens; ++t) {
-            T* row = ptab + static_cast<std::int64_t>(tokens[t]) * dim + j0;
-            const T* src = pdout + t * dim + j0;
-            for (std::int64_t j = 0; j < w; ++j) row[j] += src[j];
-          }
-        });
+    embedding_grad_rows(kM, tokens, static_cast<const T*>(dout), static_cast<T*>(dtable), n_tokens,
+                        vocab, dim, 0);
+  });
+}
+
+void HostBackend::embedding_forward_shard(DType dtype, const std::int32_t* tokens,
+                                          const void* table, void* out, std::int64_t n_tokens,
+                                          std::int64_t vocab, std::int64_t dim,
+                                          std::int64_t vocab_offset) {
+  constexpr const char* kM = "embedding_forward_shard";
+  detail::require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
+                        {n_tokens, vocab, dim, vocab_offset});
+  detail::require_ptr(tokens, n_tokens, kM, "tokens");
+  detail::require_ptr(table, vocab * dim, kM, "table");
+  detail::require_ptr(out, n_tokens * dim, kM, "out");
+  detail::dispatch_float(dtype, kM, [&](auto tag) {
+    using T = decltype(tag);
+    embedding_rows(kM, tokens, static_cast<const T*>(table), static_cast<T*>(out), n_tokens, vocab,
+                   dim, vocab_offset);
+  });
+}
+
+void HostBackend::embedding_backward_shard(DType dtype, const std::int32_t* tokens,
+                                           const void* dout, void* dtable, std::int64_t n_tokens,
+                                           std::int64_t vocab, std::int64_t dim,
+                                           std::int64_t vocab_offset) {
+  constexpr const char* kM = "embedding_backward_shard";
+  detail::require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
+                        {n_tokens, vocab, dim, vocab_offset});
+  detail::require_ptr(tokens, n_tokens, kM, "tokens");
+  detail::require_ptr(dout, n_tokens * dim, kM, "dout");
+  detail::require_ptr(dtable, vocab * dim, kM, "dtable");
+  detail::dispatch_float(dtype, kM, [&](auto tag) {
+    using T = decltype(tag);
+    embedding_grad_rows(kM, tokens, static_cast<const T*>(dout), static_cast<T*>(dtable), n_tokens,
+                        vocab, dim, vocab_offset);
   });
 }
 

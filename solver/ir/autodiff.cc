@@ -359,4 +359,33 @@ TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
   return tg;
 }
 
+// Gradient accumulation across micro-batches: a tensor every reader of which is an optimizer
+// op, or a backward add whose output is itself accumulated (the sums of a parameter read
+// several times, e.g. GPT's tied wte). Such tensors are summed locally over the micro-batches
+// (as partial sums where the strategy leaves them partial) and their collectives run once per
+// iteration, on the last micro-batch (ALPA_FACTS 1.9; DESIGN.md section 4).
+std::vector<char> gradient_accumulated(const Graph& g) {
+  std::vector<std::vector<OpId>> readers(g.tensors.size());
+  for (std::size_t o = 0; o < g.ops.size(); ++o) {
+    for (TensorId t : g.ops[o].inputs)
+      readers[static_cast<std::size_t>(t)].push_back(static_cast<OpId>(o));
+  }
+  std::vector<char> acc(g.tensors.size(), 0);
+  for (auto it = g.ops.rbegin(); it != g.ops.rend(); ++it) {
+    for (TensorId t : it->outputs) {
+      const auto& rs = readers[static_cast<std::size_t>(t)];
+      bool all = !rs.empty();
+      for (OpId r : rs) {
+        const Op& c = g.ops[static_cast<std::size_t>(r)];
+        const bool opt = c.phase == OpPhase::kOptimizer;
+        const bool acc_add = c.kind == OpKind::kAdd && c.phase == OpPhase::kBackward &&
+                             acc[static_cast<std::size_t>(c.outputs.at(0))];
+        all = all && (opt || acc_add);
+      }
+      acc[static_cast<std::size_t>(t)] = all;
+    }
+  }
+  return acc;
+}
+
 }  // namespace strata::solver

@@ -34,4 +34,12 @@ struct TrainingGraph {
 TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
                                    const OptimizerSpec& optimizer);
 
+// Gradient accumulation across micro-batches (shared by the intra-op pass and the runtime): per
+// tensor, 1 when every reader is an optimizer op, or a backward add whose output is itself
+// accumulated (the sums of a parameter read several times, e.g. GPT's tied wte). Such tensors
+// are summed locally over the micro-batches (as partial sums where the strategy leaves them
+// partial) and their collectives run once per iteration, on the last micro-batch (ALPA_FACTS
+// 1.9; DESIGN.md section 4); the adds reading them run once per iteration too.
+std::vector<char> gradient_accumulated(const Graph& g);
+
 }  // namespace strata::solver

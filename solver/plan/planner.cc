@@ -15,6 +15,7 @@
 #include "solver/inter/stage_cost.h"
 #include "solver/inter/stage_dp.h"
 #include "solver/ir/flops.h"
+#include "solver/plan/stage_program.h"
 
 namespace strata::solver {
 namespace {
@@ -262,6 +263,25 @@ void add_bytes(BytesPerStep& b, const std::map<std::string, double>& by_name) {
   }
 }
 
+// The bytes per step the runtime moves for this plan: its own stage programs (stage_program.h)
+// on the model's training graph at the plan's micro-batch size, in the compute dtype. Replaces
+// the intra-op pass's estimate, which prices each stage's ILP range on its own (and, for ranges
+// longer than the exact ones, by extrapolation). Kept when the plan's op lists cannot be read
+// over the graph (the runtime then refuses the plan with the reason).
+void runtime_bytes(const GptConfig& model, const PlannerOptions& o, Plan& plan) {
+  Graph forward = build_gpt(model, plan.micro_batch_size());
+  const DType dtype = parse_dtype(o.dtype);
+  for (Tensor& t : forward.tensors)
+    if (is_floating(t.dtype)) t.dtype = dtype;
+  const TensorId loss = forward.at("loss");
+  const TrainingGraph training = build_training_graph(forward, loss, o.optimizer);
+  try {
+    const ProgramSet programs = build_stage_programs(training, plan);
+    plan.predicted.bytes_per_step = program_bytes_per_step(training, programs, plan.micro_batches);
+  } catch (const std::invalid_argument&) {
+  }
+}
+
 }  // namespace
 
 Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o) {
@@ -335,6 +355,7 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
           static_cast<double>(whole_hosts ? c.submesh.hosts : c.submesh.size());
     }
   }
+  runtime_bytes(model, o, plan);
   const std::int64_t devices = cluster.total_devices();
   const double flops =
       gpt_model_flops(o.global_batch, model.seq_len, model.hidden, model.layers, model.vocab);

@@ -46,7 +46,19 @@ expect_exit 0 "done" -- "$STRATA" train run.yaml --set model.path=out/model_fina
 expect_exit 1 "step [0-9]+: loss is" -- "$STRATA" train run.yaml --set output.dir=out_nan \
   --set train.optimizer.kind=sgd --set train.optimizer.lr=1e30 --set train.optimizer.schedule=constant
 
-# Two ranks: every rank exits 2, rank 0 prints one line, nobody hangs.
-expect_exit 2 "launched on 2 ranks" -- "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml --set output.dir=out_np2
+# A plan needing 4 ranks launched on 2: every rank exits 2, rank 0 prints one line, nobody hangs.
+expect_exit 2 "1 x 4 = 4 but 2 rank\(s\) were launched" -- "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml \
+  --set cluster.devices_per_host=4 --set output.dir=out_np2
 check "no output from the rejected launch" -- test ! -e out_np2
+# An infeasible plan (3 pipeline stages for 2 blocks): exit 2 on every rank.
+expect_exit 2 "plan.pp: 3 stages for 2 blocks" -- "${MPIRUN[@]}" -np 3 "$STRATA" train run.yaml \
+  --set plan.method=megatron --set plan.pp=3 --set output.dir=out_tp3
+check "no output from the infeasible plan" -- test ! -e out_tp3
+# A failure on one rank during a step ends the whole job (MPI_Abort), naming the rank and reason.
+start=$(date +%s)
+expect_exit 1 "\[r1/2\].*injected failure at step 2" -- env STRATA_INJECT_FAILURE=1:2 \
+  "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml --set output.dir=out_fail
+check "the failed job ended within 30 s" -- test $(( $(date +%s) - start )) -lt 30
+# Two ranks data parallel: trains to the end.
+expect_exit 0 "step 6/6" -- "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml --set output.dir=out_dp2
 finish

@@ -381,6 +381,12 @@ TEST_CASE("every method rejects unsupported dtypes by name", "[kernels][host]") 
        [&](DType t) { be.embedding_forward(t, tok.data(), a.data(), b.data(), 4, 2, 2); }},
       {"embedding_backward",
        [&](DType t) { be.embedding_backward(t, tok.data(), a.data(), b.data(), 4, 2, 2); }},
+      {"embedding_forward_shard",
+       [&](DType t) { be.embedding_forward_shard(t, tok.data(), a.data(), b.data(), 4, 2, 2, 1); }},
+      {"embedding_backward_shard",
+       [&](DType t) {
+         be.embedding_backward_shard(t, tok.data(), a.data(), b.data(), 4, 2, 2, 1);
+       }},
       {"split_heads", [&](DType t) { be.split_heads(t, a.data(), outs, 1, 2, 1, 1, 2); }},
       {"merge_heads", [&](DType t) { be.merge_heads(t, ins, a.data(), 1, 2, 1, 1, 2); }},
       {"cross_entropy_forward",
@@ -388,6 +394,18 @@ TEST_CASE("every method rejects unsupported dtypes by name", "[kernels][host]") 
       {"cross_entropy_backward",
        [&](DType t) {
          be.cross_entropy_backward(t, a.data(), tok.data(), b.data(), c.data(), 2, 2);
+       }},
+      {"row_max", [&](DType t) { be.row_max(t, a.data(), b.data(), 2, 2); }},
+      {"row_sum_exp", [&](DType t) { be.row_sum_exp(t, a.data(), b.data(), c.data(), 2, 2); }},
+      {"cross_entropy_forward_shard",
+       [&](DType t) {
+         be.cross_entropy_forward_shard(t, a.data(), tok.data(), b.data(), c.data(), d.data(), 2, 2,
+                                        0, 0.5);
+       }},
+      {"cross_entropy_backward_shard",
+       [&](DType t) {
+         be.cross_entropy_backward_shard(t, a.data(), tok.data(), b.data(), c.data(), d.data(),
+                                         e.data(), 2, 2, 0, 0.5);
        }},
       {"adamw_update",
        [&](DType t) {

@@ -1,0 +1,111 @@
+// DistTrainer: one rank's part of a distributed training step (DESIGN.md sections 1 and 6). It
+// runs its stage's program (solver/plan/stage_program.h) on its local graph (local_program.h):
+// the pipeline schedule's actions (solver/plan/schedule.h) over micro-batches; before each op
+// the inputs are resharded by THE resharding function (once per (tensor, layout) per bucket
+// execution; a kept parameter once per step under zero2); after each op the tensors leaving the
+// stage are reduced (when partial) and sent as cross-mesh pieces; accumulated gradients are summed
+// locally and their collectives run once, in the iteration bucket. Loss and gradient norm are
+// agreed over world (control messages, not counted). With one rank and one stage it computes
+// exactly what LocalTrainer computes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app/executor.h"
+#include "app/local_program.h"
+#include "app/local_trainer.h"
+#include "app/reshard_runner.h"
+#include "comm/collectives.h"
+#include "comm/mesh.h"
+#include "comm/point_to_point.h"
+#include "solver/plan/plan.h"
+#include "solver/plan/schedule.h"
+#include "solver/plan/stage_program.h"
+
+namespace strata::app {
+
+class DistTrainer {
+ public:
+  // `training` is built for the plan's micro-batch size; `mesh` from comm::build_mesh over the
+  // plan's stages (this rank must be in one). Every object must outlive the trainer.
+  DistTrainer(solver::TrainingGraph training, const solver::Plan& plan, const comm::Mesh& mesh,
+              comm::Collectives& collectives, comm::PointToPoint& p2p, comm::PointToPoint& control,
+              kernels::Backend& backend, MPI_Comm world);
+  ~DistTrainer();
+
+  std::int64_t micro_batch_size() const;
+  std::int64_t seq_len() const;
+  const solver::Graph& graph() const { return training_.graph; }
+  const solver::ProgramSet& programs() const { return programs_; }
+
+  // Every rank passes every parameter's full value (by name); each keeps its storage shards.
+  void set_parameters(const std::map<std::string, std::vector<double>>& values);
+  // Full values on world rank 0 (an empty map elsewhere). Collective over world.
+  std::map<std::string, std::vector<double>> gather_parameters();
+  // The last step's accumulated gradients (before clipping), full, on rank 0. Collective.
+  std::map<std::string, std::vector<double>> gather_gradients();
+
+  // One optimizer step on `rows` (global_batch rows of seq_len + 1 tokens; every rank passes
+  // the same rows). Loss and grad_norm are returned on every rank.
+  StepResult step(const std::vector<std::int32_t>& rows, const StepContext& ctx);
+  // Mean loss of `rows` (a multiple of the micro-batch size) by forward passes; every rank.
+  double evaluate(const std::vector<std::int32_t>& rows);
+
+  // This rank's counters since the last step began (collectives + p2p).
+  comm::ByteCounters step_counters() const;
+  std::int64_t allocated_bytes() const { return executor_->allocated_bytes(); }
+  Executor& executor() { return *executor_; }
+
+ private:
+  enum class Source : std::uint8_t { kProduced, kOwned, kReceived, kLoaded, kState };
+  struct Execution {  // one bucket execution: what it has resharded and received
+    std::set<std::pair<solver::TensorId, solver::Layout>> resharded, received;
+    std::set<solver::TensorId> exited;  // tensors reduced for leaving the stage
+    bool recompute = false;  // a forward re-run inside a backward action: no sends, no receives
+    solver::TransferTime time = solver::TransferTime::kForward;
+  };
+
+  void run_ops(const std::vector<solver::OpId>& ops, Execution& ex, const StepContext& ctx);
+  void prepare_input(solver::TensorId t, const solver::Layout& want, Execution& ex);
+  void send_outputs(const solver::Op& op, Execution& ex);
+  void send_transfer(int index);
+  void recv_transfer(int index);
+  void load_inputs(const std::vector<std::int32_t>& rows, std::int64_t first_row);
+  void stats_all_reduce(const solver::Op& local_op, const std::string& what, void* buf,
+                        std::int64_t count, kernels::DType dtype);
+  double local_loss_share() const;
+  void start_step();  // parameter copies
+  solver::TensorId local(solver::TensorId t, const solver::Layout& l) const {
+    return local_.local(t, l);
+  }
+
+  solver::TrainingGraph training_;
+  const solver::Plan& plan_;
+  const comm::Mesh& mesh_;
+  comm::Collectives& coll_;
+  comm::PointToPoint& p2p_;
+  comm::PointToPoint& control_;
+  kernels::Backend& backend_;
+  MPI_Comm world_;
+  solver::ProgramSet programs_;
+  LocalProgram local_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<ReshardRunner> reshard_;
+  solver::PipelineSchedule schedule_;
+  const solver::StageProgram* me_ = nullptr;
+  std::vector<Source> source_;                       // per global tensor, for my stage
+  std::map<solver::TensorId, solver::Layout> made_;  // tensors my ops produce: their layout
+  std::map<int, std::vector<solver::CrossMeshPiece>> pieces_;   // by transfer index
+  std::set<std::pair<solver::TensorId, solver::Layout>> kept_;  // zero2: gathered this step
+  std::vector<solver::TensorId> accumulated_;                   // local ids stashed per micro-batch
+  std::vector<solver::TensorId> accumulated_global_;            // their global ids
+  solver::TensorId tokens_ = solver::kNoTensor, targets_ = solver::kNoTensor;
+  int slots_ = 1;
+};
+
+}  // namespace strata::app

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Plan invariance (DESIGN.md section 6), the contract that guards the runtime: for every plan
+# and rank count, 3 AdamW steps with gradient clipping give the one-rank run's losses and
+# parameters (f64, rtol 1e-10, norm-wise per tensor), or its first-step gradients (f32,
+# rtol 1e-5); and the bytes the runtime counts at its MPI call sites equal the bytes the plan
+# predicts (plan.json predicted.bytes_per_step), kind by kind.
+source "$(dirname "$0")/lib.sh"
+MPIRUN=(mpirun --oversubscribe --allow-run-as-root)
+COMPARE=(/usr/bin/python3 "$(dirname "$0")/compare_runs.py")
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null || { echo "skip: no h5py"; exit 77; }
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+"$STRATA" model gpt --layers 4 --hidden 32 --heads 4 --seq 16 --vocab 64 --seed 5 --dtype f64 -o m64.h5 > /dev/null
+"$STRATA" model gpt --layers 4 --hidden 32 --heads 4 --seq 16 --vocab 64 --seed 5 -o m32.h5 > /dev/null
+"$STRATA" data synthetic --vocab 64 --seq 16 --count 96 --seed 7 -o data.h5 > /dev/null
+cat > base.yaml <<YAML
+model: {path: m64.h5}
+data: {path: data.h5}
+train: {steps: 3, global_batch: 24, micro_batches: 2, dtype: f64, clip_grad_norm: 0.5, shuffle: false,
+        optimizer: {kind: adamw, lr: 1.0e-2, weight_decay: 0.01, schedule: cosine, warmup_steps: 1}}
+plan: {method: data-parallel}
+output: {dir: ref, save_model: true}
+YAML
+
+# bytes_match DIR: every step's counted bytes equal the plan's prediction.
+bytes_match() {
+  /usr/bin/python3 - "$1" << 'PY'
+import json, sys
+d = sys.argv[1]
+pred = json.load(open(d + "/plan.json"))["predicted"]["bytes_per_step"]
+steps = [json.loads(l) for l in open(d + "/metrics.jsonl") if '"loss"' in l]
+bad = []
+for s in steps:
+    for k, v in pred.items():
+        got = s["bytes"][k]
+        if abs(got - v) > 1e-12 * max(abs(v), 1.0):
+            bad.append(f"step {s['step']}: {k} counted {got!r}, predicted {v!r}")
+print("\n".join(bad) if bad else f"bytes: {len(steps)} steps match {pred}")
+sys.exit(1 if bad else 0)
+PY
+}
+
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml --set model.path=m32.h5 \
+  --set train.dtype=f32 --set output.dump_gradients_step=1 --set output.dir=ref32 \
+  --set train.steps=1
+
+# run NAME RANKS [--set ...]: f64 run compared with the reference, bytes against the plan.
+run() {
+  local name="$1" ranks="$2"
+  shift 2
+  expect_exit 0 "done" -- "${MPIRUN[@]}" -np "$ranks" "$STRATA" train base.yaml --set output.dir="$name" "$@"
+  check "$name: losses and parameters equal the one-rank run" -- "${COMPARE[@]}" ref "$name" 1e-10
+  check "$name: counted bytes equal the plan's" -- bytes_match "$name"
+}
+run dp2 2
+run dp3 3
+run dp6 6
+run zero2 4 --set plan.method=zero2
+run zero3 4 --set plan.method=zero3
+run tp2 2 --set plan.method=megatron --set plan.tp=2
+run tp4 4 --set plan.method=megatron --set plan.tp=4
+run pp2_1f1b 2 --set plan.method=megatron --set plan.pp=2
+run pp4_gpipe 4 --set plan.method=megatron --set plan.pp=4 --set plan.schedule=gpipe
+run dp2tp2pp2 8 --set plan.method=megatron --set plan.dp=2 --set plan.tp=2 --set plan.pp=2
+run auto4 4 --set plan.method=auto
+# Manual: uneven stages (2 and 4 layers; 0 embedding, 1-4 blocks, 5 head), a different logical
+# mesh per stage (data parallel 2x1, then 1x2), recomputation on the second: every boundary
+# tensor crosses between differing layouts.
+cat > manual.yaml <<YAML
+plan:
+  method: manual
+  stages:
+    - {layers: [0, 2], submesh: [1, 2], logical_mesh: [2, 1]}
+    - {layers: [2, 6], submesh: [1, 2], logical_mesh: [1, 2], recompute: true}
+YAML
+cat base.yaml | sed '/^plan:/d' > manual_run.yaml
+cat manual.yaml >> manual_run.yaml
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 4 "$STRATA" train manual_run.yaml --set output.dir=manual
+check "manual: losses and parameters equal the one-rank run" -- "${COMPARE[@]}" ref manual 1e-10
+check "manual: counted bytes equal the plan's" -- bytes_match manual
+
+# f32: the first step's loss and gradients (rtol 1e-5).
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 4 "$STRATA" train base.yaml --set model.path=m32.h5 \
+  --set train.dtype=f32 --set output.dump_gradients_step=1 --set output.dir=f32_megatron \
+  --set plan.method=megatron --set plan.dp=2 --set plan.tp=2 --set train.steps=1
+check "f32 dp2 x tp2: first-step loss and gradients equal the one-rank run" -- \
+  "${COMPARE[@]}" ref32 f32_megatron 1e-5 --grads 1
+finish

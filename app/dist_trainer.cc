@@ -2,6 +2,7 @@
 #include "app/dist_trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <stdexcept>
 
@@ -16,6 +17,21 @@ using solver::TensorId;
 using solver::TransferTime;
 
 namespace {
+
+// Adds the wall time of its scope to a counter (the step's communication time).
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedTimer() {
+    total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  ScopedTimer(const ScopedTimer&) = delete;
+  ScopedTimer& operator=(const ScopedTimer&) = delete;
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 // The block `slice` of a dense row-major tensor of shape `global`, as a dense vector.
 template <typename T>
@@ -128,7 +144,10 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
       made_[t] = programs_.layouts[o].outputs[j];
       source_[static_cast<std::size_t>(t)] = Source::kProduced;
       const auto bucket = programs_.bucket_of_op[o];
-      if (bucket == solver::OpBucket::kForward) slotted.push_back(local(t, made_[t]));
+      // With recomputation the backward reruns the forward, so only the stage's inputs need a
+      // buffer per micro-batch in flight: that is the memory recomputation saves.
+      if (bucket == solver::OpBucket::kForward && !me_->recompute)
+        slotted.push_back(local(t, made_[t]));
       if (bucket == solver::OpBucket::kBackward &&
           programs_.accumulated[static_cast<std::size_t>(t)]) {
         accumulated_.push_back(local(t, made_[t]));
@@ -147,13 +166,13 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
   for (int i : me_->sends) {
     const solver::Transfer& tr = programs_.transfers[static_cast<std::size_t>(i)];
     pieces_[i] = solver::plan_cross_mesh(g.tensor(tr.tensor).shape, tr.src_layout, me_->mesh,
-                                         tr.dst_layout, programs_.stage(tr.dst_stage).mesh);
+                                         tr.land_layout, programs_.stage(tr.dst_stage).mesh);
   }
   for (int i : me_->recvs) {
     const solver::Transfer& tr = programs_.transfers[static_cast<std::size_t>(i)];
     pieces_[i] =
         solver::plan_cross_mesh(g.tensor(tr.tensor).shape, tr.src_layout,
-                                programs_.stage(tr.src_stage).mesh, tr.dst_layout, me_->mesh);
+                                programs_.stage(tr.src_stage).mesh, tr.land_layout, me_->mesh);
   }
   slots_ = static_cast<int>(solver::max_in_flight(schedule_, mesh.stage));
   std::sort(slotted.begin(), slotted.end());
@@ -172,6 +191,7 @@ void DistTrainer::stats_all_reduce(const solver::Op& local_op, const std::string
                                    std::int64_t count, kernels::DType dtype) {
   const auto index = static_cast<std::size_t>(&local_op - local_.graph.ops.data());
   const OpId global = local_.global_op.at(index);
+  ScopedTimer timer(comm_s_);
   for (const auto& c : programs_.internal_comm[static_cast<std::size_t>(global)]) {
     if (c.what != what) continue;
     coll_.all_reduce(buf, count, elem_of(dtype),
@@ -206,12 +226,14 @@ void DistTrainer::prepare_input(TensorId t, const Layout& want, Execution& ex) {
         return;
       break;
   }
+  ScopedTimer timer(comm_s_);
   const solver::ReshardPlan plan =
       solver::plan_resharding(tensor.shape, tensor.dtype, from, want, me_->mesh);
   reshard_->run(plan, executor_->buffer(local(t, from)), executor_->buffer(local(t, want)));
 }
 
 void DistTrainer::send_transfer(int index) {
+  ScopedTimer timer(comm_s_);
   const solver::Transfer& tr = programs_.transfers[static_cast<std::size_t>(index)];
   const solver::Tensor& tensor = training_.graph.tensor(tr.tensor);
   const TensorId id = local(tr.tensor, tr.src_layout);
@@ -222,13 +244,19 @@ void DistTrainer::send_transfer(int index) {
 }
 
 void DistTrainer::recv_transfer(int index) {
+  ScopedTimer timer(comm_s_);
   const solver::Transfer& tr = programs_.transfers[static_cast<std::size_t>(index)];
   const solver::Tensor& tensor = training_.graph.tensor(tr.tensor);
-  const TensorId id = local(tr.tensor, tr.dst_layout);
+  const TensorId land = local(tr.tensor, tr.land_layout);
   reshard_->recv_pieces(pieces_.at(index), solver::mesh_rank(me_->mesh, mesh_.c0, mesh_.c1),
-                        local_.graph.tensor(id).shape, executor_->buffer(id),
+                        local_.graph.tensor(land).shape, executor_->buffer(land),
                         programs_.stage(tr.src_stage).devices,
                         solver::dtype_size_bytes(tensor.dtype), tr.tag, p2p_);
+  if (tr.land_layout != tr.dst_layout) {  // one copy crossed: gather the replicas here
+    reshard_->run(solver::plan_resharding(tensor.shape, tensor.dtype, tr.land_layout, tr.dst_layout,
+                                          me_->mesh),
+                  executor_->buffer(land), executor_->buffer(local(tr.tensor, tr.dst_layout)));
+  }
 }
 
 // The tensors of `op` that leave the stage at this execution's time: reduced when partial (once
@@ -240,6 +268,7 @@ void DistTrainer::send_outputs(const solver::Op& op, Execution& ex) {
       if (tr.tensor != t || tr.time != ex.time) continue;
       const Layout& made = made_.at(t);
       if (made != tr.src_layout && ex.exited.insert(t).second) {
+        ScopedTimer timer(comm_s_);
         const solver::Tensor& tensor = training_.graph.tensor(t);
         reshard_->run(
             solver::plan_resharding(tensor.shape, tensor.dtype, made, tr.src_layout, me_->mesh),
@@ -315,6 +344,7 @@ StepResult DistTrainer::step(const std::vector<std::int32_t>& rows, const StepCo
     throw std::invalid_argument("step: expected " + std::to_string(m * b) + " rows");
   coll_.counters().reset();
   p2p_.counters().reset();
+  comm_s_ = 0;
   kept_.clear();
   start_step();
   double loss = 0;
@@ -352,7 +382,10 @@ StepResult DistTrainer::step(const std::vector<std::int32_t>& rows, const StepCo
       run_ops(me_->iteration_ops, ex, ctx);
     }
   }
-  reshard_->finish_sends(p2p_);
+  {
+    ScopedTimer timer(comm_s_);
+    reshard_->finish_sends(p2p_);
+  }
   StepResult r;
   r.loss = comm::sum_over_world(world_, loss);
   double norm = 0;

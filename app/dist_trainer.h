@@ -58,6 +58,9 @@ class DistTrainer {
 
   // This rank's counters since the last step began (collectives + p2p).
   comm::ByteCounters step_counters() const;
+  // Seconds of the last step this rank spent resharding (collectives and their packing),
+  // in the cross-entropy's statistics all-reduces and in stage-to-stage transfers.
+  double step_comm_s() const { return comm_s_; }
   std::int64_t allocated_bytes() const { return executor_->allocated_bytes(); }
   Executor& executor() { return *executor_; }
 
@@ -106,6 +109,7 @@ class DistTrainer {
   std::vector<solver::TensorId> accumulated_global_;            // their global ids
   solver::TensorId tokens_ = solver::kNoTensor, targets_ = solver::kNoTensor;
   int slots_ = 1;
+  double comm_s_ = 0;
 };
 
 }  // namespace strata::app

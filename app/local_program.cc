@@ -141,6 +141,10 @@ LocalProgram build_local_program(const solver::TrainingGraph& training,
     const solver::Transfer& tr = ps.transfers[static_cast<std::size_t>(i)];
     b.variant(tr.tensor, tr.src_layout);
   }
+  for (int i : ps.stage(stage).recvs) {
+    const solver::Transfer& tr = ps.transfers[static_cast<std::size_t>(i)];
+    b.variant(tr.tensor, tr.land_layout);
+  }
   return lp;
 }
 

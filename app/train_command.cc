@@ -335,7 +335,7 @@ int train(RunSetup& s, const solver::Plan& plan) {
   DataOrder order(s.train_data.rows, c.global_batch, c.shuffle, c.seed);
   const std::int64_t tokens_per_step = c.global_batch * s.seq_len;
   const auto run_start = Clock::now();
-  double timed_s = 0, last_step_s = 0;
+  double timed_s = 0, last_step_s = 0, comm_share_sum = 0;
   std::int64_t timed_steps = 0;
   double last_loss = 0;
   std::vector<double> bytes(5, 0.0);
@@ -361,6 +361,9 @@ int train(RunSetup& s, const solver::Plan& plan) {
       ++timed_steps;
     }
     bytes = step_bytes(trainer, plan, mesh.stage);
+    const double comm_share =
+        comm::max_over_world(MPI_COMM_WORLD, trainer.step_comm_s()) / std::max(step_s, 1e-12);
+    comm_share_sum += step > 1 || c.steps == 1 ? comm_share : 0.0;
     const double peak_memory =
         comm::max_over_world(MPI_COMM_WORLD, static_cast<double>(trainer.allocated_bytes()));
     if (step == c.dump_gradients_step) {
@@ -375,11 +378,12 @@ int train(RunSetup& s, const solver::Plan& plan) {
       metrics << fmt::format(
                      "{{\"step\": {}, \"loss\": {:.17g}, \"lr\": {:.17g}, \"grad_norm\": {:.17g}, "
                      "\"step_time_s\": {:.6g}, \"tokens_per_s\": {:.6g}, \"tflops_per_device\": "
-                     "{:.6g}, \"mfu\": {:.6g}, \"peak_memory_bytes\": {:.0f}, \"bytes\": {}}}",
+                     "{:.6g}, \"mfu\": {:.6g}, \"peak_memory_bytes\": {:.0f}, \"bytes\": {}, "
+                     "\"comm_share\": {:.4g}}}",
                      step, r.loss, ctx.lr, r.grad_norm, step_s, tokens_per_step / step_s,
                      flops_per_s / devices / 1e12,
                      s.peak_flops > 0 ? flops_per_s / devices / s.peak_flops : 0.0, peak_memory,
-                     bytes_json(bytes))
+                     bytes_json(bytes), comm_share)
               << '\n'
               << std::flush;
     }
@@ -422,6 +426,9 @@ int train(RunSetup& s, const solver::Plan& plan) {
   const std::vector<double> memory =
       comm::gather_to_root(MPI_COMM_WORLD, {static_cast<double>(trainer.allocated_bytes())});
   if (rank == 0) print_predicted_vs_measured(plan, last_step_s, bytes, memory);
+  STRATA_LOG0(kInfo,
+              "communication: {:.1f} % of the step (mean over timed steps; the slowest rank)",
+              timed_steps ? 100.0 * comm_share_sum / static_cast<double>(timed_steps) : 0.0);
   if (profile) print_profile(trainer.executor().profile_s(), c.steps);
   STRATA_LOG0(kInfo, "outputs: metrics {} | config {}/config.yaml | plan {}/plan.json{}",
               metrics_path, c.output_dir, c.output_dir,

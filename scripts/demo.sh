@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds, makes a small GPT and a byte-level dataset from a
-# real text (the GPL-3 licence text every Debian system ships), trains it with live progress and
-# prints where the metrics and outputs are. Output folder: demo-out/ (override with STRATA_DEMO_DIR).
+# real text (the GPL-3 licence text every Debian system ships), plans it for 4 MPI ranks (the
+# plan table comes first), trains it on them with live progress and prints where the metrics and
+# outputs are. Output folder: demo-out/ (override with STRATA_DEMO_DIR); STRATA_DEMO_RANKS=N
+# trains on N ranks instead.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$STRATA_ROOT"
@@ -30,14 +32,17 @@ data: {path: train.h5, val_path: val.h5}
 train:
   steps: 300
   global_batch: 16
+  micro_batches: 2            # fixed, so the plan search takes seconds (auto: the planner picks)
   dtype: f32
   log_every: 25
   eval_every: 100
   clip_grad_norm: 1.0
   optimizer: {kind: adamw, lr: 3.0e-3, weight_decay: 0.01, schedule: cosine, warmup_steps: 20,
               min_lr: 3.0e-4}
+plan: {method: auto}         # rank 0 searches the plan, prints its table, broadcasts it
 output: {dir: run}
 YAML
-echo "== training (mpirun -np 1)"
-mpirun -np 1 "$strata" train "$out/demo.yaml"
-echo "== outputs in $out/run: metrics.jsonl (one JSON line per step), model_final.h5, config.yaml"
+ranks="${STRATA_DEMO_RANKS:-4}"
+echo "== training on $ranks MPI ranks (mpirun -np $ranks), auto plan"
+mpirun --oversubscribe -np "$ranks" "$strata" train "$out/demo.yaml"
+echo "== outputs in $out/run: metrics.jsonl (one JSON line per step), plan.json, model_final.h5, config.yaml"

@@ -77,4 +77,24 @@ std::vector<CrossMeshPiece> plan_cross_mesh(const Shape& global, const Layout& s
   return pieces;
 }
 
+Layout landing_layout(const Shape& global, const Layout& dst, MeshShape dst_mesh) {
+  if (dst.partial != kNoAxes) {
+    throw std::invalid_argument("landing layout of a partial layout " + to_string(dst));
+  }
+  check_layout(global, dst, dst_mesh, "transfer destination");
+  Layout land = dst;
+  for (int axis = 0; axis < 2; ++axis) {
+    if (dst_mesh.axis_size(axis) == 1 || (land.used_axes() & axis_bit(axis))) continue;
+    for (std::size_t d = 0; d < land.dims.size(); ++d) {
+      const AxisSet now = land.dims[d];
+      if (now != kNoAxes && !(axis == 1 && now == kAxis0)) continue;
+      const AxisSet next = static_cast<AxisSet>(now | axis_bit(axis));
+      if (global[d] % axes_size(next, dst_mesh) != 0) continue;
+      land.dims[d] = next;
+      break;
+    }
+  }
+  return land;
+}
+
 }  // namespace strata::solver

@@ -30,4 +30,12 @@ std::vector<CrossMeshPiece> plan_cross_mesh(const Shape& global, const Layout& s
                                             MeshShape src_mesh, const Layout& dst,
                                             MeshShape dst_mesh);
 
+// Where a transfer lands so that one copy crosses when the destination replicates the tensor
+// (DESIGN.md section 6): `dst` with every mesh axis of size > 1 it leaves unused added to a
+// tensor dim (the first, in dim order, that can take it: an unsplit dim, or for axis 1 a dim
+// split on axis 0 only, giving S01; the extent must divide), so the pieces carry 1/n of the
+// replicated data and the destination all-gathers it (plan_resharding(landing, dst)). `dst`
+// unchanged when no axis can be added. Throws as check_layout; a partial dst is an error.
+Layout landing_layout(const Shape& global, const Layout& dst, MeshShape dst_mesh);
+
 }  // namespace strata::solver

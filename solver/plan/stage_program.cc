@@ -140,6 +140,7 @@ void find_transfers(const Graph& g, ProgramSet& ps) {
       }
       if (tr.src_stage == dst || !seen.insert({t, dst, tr.dst_layout}).second) continue;
       tr.time = time_of(ps, g, t, p);
+      tr.land_layout = landing_layout(g.tensor(t).shape, tr.dst_layout, ps.stage(dst).mesh);
       tr.tag = static_cast<int>(ps.transfers.size());
       if (tr.tag > 32767) {
         throw std::invalid_argument("plan: more than 32768 cross-stage transfers");
@@ -334,6 +335,15 @@ BytesPerStep program_bytes_per_step(const TrainingGraph& training, const Program
     add_scaled(step, exit_bytes(g, ps, sp, TransferTime::kForward), mb);
     add_scaled(step, exit_bytes(g, ps, sp, TransferTime::kBackward), mb);
     add_scaled(step, exit_bytes(g, ps, sp, TransferTime::kIteration), 1.0);
+    // the all-gathers from each received transfer's landing layout
+    for (int i : sp.recvs) {
+      const Transfer& tr = ps.transfers[static_cast<std::size_t>(i)];
+      const Tensor& t = g.tensor(tr.tensor);
+      add_scaled(
+          step,
+          bytes_by_kind(plan_resharding(t.shape, t.dtype, tr.land_layout, tr.dst_layout, sp.mesh)),
+          tr.per_microbatch() ? mb : 1.0);
+    }
     // p2p: every piece this stage sends, averaged over its devices
     double sent = 0;
     for (int i : sp.sends) {
@@ -341,7 +351,7 @@ BytesPerStep program_bytes_per_step(const TrainingGraph& training, const Program
       const Tensor& t = g.tensor(tr.tensor);
       const MeshShape dst_mesh = ps.stage(tr.dst_stage).mesh;
       const double bytes = static_cast<double>(
-          local_bytes(t.shape, t.dtype, tr.dst_layout, dst_mesh) * dst_mesh.num_devices());
+          local_bytes(t.shape, t.dtype, tr.land_layout, dst_mesh) * dst_mesh.num_devices());
       sent += bytes * (tr.per_microbatch() ? mb : 1.0);
     }
     step[Collective::kP2P] += sent / static_cast<double>(sp.mesh.num_devices());

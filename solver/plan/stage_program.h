@@ -18,6 +18,8 @@
 // (tensors from other stages are free to the reader's ILP). A parameter read by a stage other
 // than its owner (GPT's wte in the head stage) crosses from its storage layout once per iteration,
 // before the first forward. Dataset inputs (tokens, targets) never cross: each stage loads them.
+// Where the destination replicates a tensor along a mesh axis, one copy crosses (split along
+// that axis: the landing layout) and the destination all-gathers it.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,9 @@ struct Transfer {
   std::int64_t src_stage = 0, dst_stage = 0;
   Layout src_layout;  // normalized on the source mesh, never partial
   Layout dst_layout;  // normalized on the destination mesh, never partial
+  // What crosses: landing_layout(dst_layout) (cross_mesh.h): one copy of what the destination
+  // replicates, which the destination then all-gathers into dst_layout.
+  Layout land_layout;
   TransferTime time = TransferTime::kForward;
   int tag = 0;  // unique per transfer, 0 <= tag <= 32767 (MPI's portable tag range)
   bool per_microbatch() const {
@@ -101,7 +106,8 @@ Layout without_partial(const Layout& layout);
 // its devices moves (collectives: every member moves the same B; p2p: the bytes the stage's
 // devices send, averaged over them), summed over stages, for every micro-batch and the iteration.
 // Counts exactly what the runtime runs: per edge the resharding of THE resharding function, the
-// exit reductions, the strategies' internal collectives, the transfers' pieces (cross_mesh.h).
+// exit reductions, the strategies' internal collectives, the transfers' pieces (cross_mesh.h)
+// and the destination's all-gathers from each transfer's landing layout.
 BytesPerStep program_bytes_per_step(const TrainingGraph& training, const ProgramSet& programs,
                                     std::int64_t micro_batches);
 

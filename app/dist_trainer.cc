@@ -433,29 +433,24 @@ void DistTrainer::set_parameters(const std::map<std::string, std::vector<double>
   }
 }
 
-// For each parameter: the devices reporting a block of `value_of(p)` (in the layout its owner
-// holds it in) send it to world rank 0, which assembles the full tensor. Control traffic.
-static std::map<std::string, std::vector<double>> gather_full(
-    const solver::Graph& g, const solver::ProgramSet& ps, const comm::Mesh& mesh,
-    comm::PointToPoint& control, MPI_Comm world,
-    const std::function<std::pair<TensorId, Layout>(TensorId)>& value_of,
-    const std::function<std::vector<double>(TensorId, const Layout&)>& read_local) {
-  (void)world;
-  std::map<std::string, std::vector<double>> out;
-  std::vector<std::vector<double>> sending;
-  for (const auto& [p, storage] : ps.storage_layout) {
-    const std::int64_t owner = ps.owner_stage[static_cast<std::size_t>(p)];
-    const solver::StageProgram& sp = ps.stage(owner);
-    const auto [value, layout] = value_of(p);
-    const Shape& shape = g.tensor(p).shape;
-    if (mesh.stage == owner && reports_block(layout, sp.mesh, mesh.c0, mesh.c1) &&
-        mesh.world_rank != 0) {
-      sending.push_back(read_local(value, layout));
-      control.isend(sending.back().data(),
-                    static_cast<std::int64_t>(sending.back().size() * sizeof(double)), 0, 0);
-    }
-    if (mesh.world_rank != 0) continue;
-    std::vector<double> full(static_cast<std::size_t>(solver::num_elements(shape)));
+// One tensor held by stage `owner` in `layout` (value: the global tensor whose local variant
+// holds it) to world rank 0: the devices reporting a block send it, rank 0 assembles the full
+// tensor (shape of `value`). Every rank calls it for the same tensors in the same order; the
+// sends complete before it returns, so no rank holds more than one tensor's shard in flight.
+// Control traffic (not counted).
+std::vector<double> DistTrainer::gather_tensor(TensorId value, const Layout& layout,
+                                               std::int64_t owner) {
+  const solver::StageProgram& sp = programs_.stage(owner);
+  const Shape& shape = training_.graph.tensor(value).shape;
+  std::vector<double> mine;
+  if (mesh_.stage == owner && reports_block(layout, sp.mesh, mesh_.c0, mesh_.c1) &&
+      mesh_.world_rank != 0) {
+    mine = executor_->read(local(value, layout));
+    control_.isend(mine.data(), static_cast<std::int64_t>(mine.size() * sizeof(double)), 0, 0);
+  }
+  std::vector<double> full;
+  if (mesh_.world_rank == 0) {
+    full.resize(static_cast<std::size_t>(solver::num_elements(shape)));
     for (std::int64_t r = 0; r < sp.mesh.num_devices(); ++r) {
       const solver::MeshCoord c = solver::mesh_coords(sp.mesh, r);
       if (!reports_block(layout, sp.mesh, c.c0, c.c1)) continue;
@@ -463,38 +458,91 @@ static std::map<std::string, std::vector<double>> gather_full(
       const int src = static_cast<int>(sp.devices[static_cast<std::size_t>(r)]);
       std::vector<double> block;
       if (src == 0) {
-        block = read_local(value, layout);
+        block = executor_->read(local(value, layout));
       } else {
         std::int64_t n = 1;
-        for (const auto& s : slice) n *= s.size;
+        for (const auto& d : slice) n *= d.size;
         block.resize(static_cast<std::size_t>(n));
-        control.recv(block.data(), n * static_cast<std::int64_t>(sizeof(double)), src, 0);
+        control_.recv(block.data(), n * static_cast<std::int64_t>(sizeof(double)), src, 0);
       }
       insert_block(full, shape, slice, block);
     }
-    out[g.tensor(p).name] = std::move(full);
   }
-  control.wait_sends();
+  control_.wait_sends();
+  return full;
+}
+
+std::map<TensorId, OpId> DistTrainer::update_ops() const {
+  std::map<TensorId, OpId> out;
+  const solver::Graph& g = training_.graph;
+  for (std::size_t o = 0; o < g.ops.size(); ++o)
+    if (is_update(g.ops[o].kind)) out[g.ops[o].inputs.at(0)] = static_cast<OpId>(o);
   return out;
 }
 
 std::map<std::string, std::vector<double>> DistTrainer::gather_parameters() {
-  return gather_full(
-      training_.graph, programs_, mesh_, control_, world_,
-      [&](TensorId p) { return std::make_pair(p, programs_.storage_layout.at(p)); },
-      [&](TensorId t, const Layout& l) { return executor_->read(local(t, l)); });
+  std::map<std::string, std::vector<double>> out;
+  for (const auto& [p, layout] : programs_.storage_layout) {
+    auto full = gather_tensor(p, layout, programs_.owner_stage[static_cast<std::size_t>(p)]);
+    if (mesh_.world_rank == 0) out[training_.graph.tensor(p).name] = std::move(full);
+  }
+  return out;
 }
 
 std::map<std::string, std::vector<double>> DistTrainer::gather_gradients() {
-  const solver::Graph& g = training_.graph;
-  std::map<TensorId, std::pair<TensorId, Layout>> grad_at;  // parameter -> (gradient, layout)
-  for (std::size_t o = 0; o < g.ops.size(); ++o) {
-    if (!is_update(g.ops[o].kind)) continue;
-    grad_at[g.ops[o].inputs.at(0)] = {g.ops[o].inputs.at(1), programs_.layouts[o].inputs.at(1)};
+  std::map<std::string, std::vector<double>> out;
+  for (const auto& [p, o] : update_ops()) {
+    const solver::Op& op = training_.graph.ops[static_cast<std::size_t>(o)];
+    auto full =
+        gather_tensor(op.inputs.at(1), programs_.layouts[static_cast<std::size_t>(o)].inputs.at(1),
+                      programs_.owner_stage[static_cast<std::size_t>(p)]);
+    if (mesh_.world_rank == 0) out[training_.graph.tensor(p).name] = std::move(full);
   }
-  return gather_full(
-      g, programs_, mesh_, control_, world_, [&](TensorId p) { return grad_at.at(p); },
-      [&](TensorId t, const Layout& l) { return executor_->read(local(t, l)); });
+  return out;
+}
+
+// The checkpoint's datasets of parameter p's update op: "params/<name>" (input 0) and
+// "optimizer/<name>/<m | v | buf>" (the state inputs), with their input index.
+std::vector<std::pair<std::string, std::size_t>> DistTrainer::checkpoint_entries(
+    const solver::Op& update) const {
+  const std::string& name = training_.graph.tensor(update.inputs.at(0)).name;
+  std::vector<std::pair<std::string, std::size_t>> out{{"params/" + name, 0}};
+  if (update.kind == solver::OpKind::kAdamW) {
+    out.push_back({"optimizer/" + name + "/m", 2});
+    out.push_back({"optimizer/" + name + "/v", 3});
+  } else {
+    out.push_back({"optimizer/" + name + "/buf", 2});
+  }
+  return out;
+}
+
+void DistTrainer::for_each_state_tensor(const TensorSink& sink) {
+  for (const auto& [p, o] : update_ops()) {
+    const solver::Op& op = training_.graph.ops[static_cast<std::size_t>(o)];
+    const auto& layouts = programs_.layouts[static_cast<std::size_t>(o)].inputs;
+    for (const auto& [dataset, k] : checkpoint_entries(op)) {
+      auto full = gather_tensor(op.inputs[k], layouts[k],
+                                programs_.owner_stage[static_cast<std::size_t>(p)]);
+      if (mesh_.world_rank == 0) sink(dataset, training_.graph.tensor(p), std::move(full));
+    }
+  }
+}
+
+void DistTrainer::load_state(const TensorSource& source) {
+  const solver::Graph& g = training_.graph;
+  for (const auto& [p, o] : update_ops()) {
+    if (programs_.owner_stage[static_cast<std::size_t>(p)] != mesh_.stage) continue;
+    const solver::Op& op = g.ops[static_cast<std::size_t>(o)];
+    const auto& layouts = programs_.layouts[static_cast<std::size_t>(o)].inputs;
+    for (const auto& [dataset, k] : checkpoint_entries(op)) {
+      const std::vector<double> full = source(dataset, g.tensor(p));
+      const Shape& shape = g.tensor(p).shape;
+      executor_->write(
+          local(op.inputs[k], layouts[k]),
+          extract_block(full.data(), shape,
+                        solver::shard_slice(shape, layouts[k], me_->mesh, mesh_.c0, mesh_.c1)));
+    }
+  }
 }
 
 }  // namespace strata::app

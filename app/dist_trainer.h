@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -50,6 +51,18 @@ class DistTrainer {
   // The last step's accumulated gradients (before clipping), full, on rank 0. Collective.
   std::map<std::string, std::vector<double>> gather_gradients();
 
+  // Checkpoints (app/checkpoint.h): every parameter and its optimizer state, full and one
+  // tensor at a time, as datasets "params/<name>", "optimizer/<name>/{m,v | buf}". The sink
+  // runs on world rank 0 only (values in the parameter's graph shape); collective over world.
+  using TensorSink = std::function<void(const std::string& dataset, const solver::Tensor& param,
+                                        std::vector<double> values)>;
+  void for_each_state_tensor(const TensorSink& sink);
+  // Sets this rank's shards of every parameter and optimizer state its stage owns from
+  // `source` (full values in the parameter's graph shape, by dataset name).
+  using TensorSource =
+      std::function<std::vector<double>(const std::string& dataset, const solver::Tensor& param)>;
+  void load_state(const TensorSource& source);
+
   // One optimizer step on `rows` (global_batch rows of seq_len + 1 tokens; every rank passes
   // the same rows). Loss and grad_norm are returned on every rank.
   StepResult step(const std::vector<std::int32_t>& rows, const StepContext& ctx);
@@ -83,6 +96,11 @@ class DistTrainer {
                         std::int64_t count, kernels::DType dtype);
   double local_loss_share() const;
   void start_step();  // parameter copies
+  std::vector<double> gather_tensor(solver::TensorId value, const solver::Layout& layout,
+                                    std::int64_t owner);
+  std::map<solver::TensorId, solver::OpId> update_ops() const;  // parameter -> its update op
+  std::vector<std::pair<std::string, std::size_t>> checkpoint_entries(
+      const solver::Op& update) const;
   solver::TensorId local(solver::TensorId t, const solver::Layout& l) const {
     return local_.local(t, l);
   }

@@ -13,6 +13,8 @@ namespace strata::app {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;
+// Stopped by SIGTERM / SIGUSR1 after writing a checkpoint: the job can be requeued and resumes.
+inline constexpr int kExitRequeue = 3;
 
 class InputError : public std::runtime_error {
  public:

@@ -5,12 +5,14 @@
 
 #include <map>
 
+#include "app/checkpoint.h"
 #include "app/dataset_file.h"
 #include "app/errors.h"
 #include "app/h5.h"
 #include "app/model_file.h"
 #include "solver/ir/autodiff.h"
 #include "solver/ir/flops.h"
+#include "solver/plan/plan.h"
 
 namespace strata::app {
 namespace {
@@ -103,6 +105,47 @@ void inspect_gradients(const std::string& path) {
   }
 }
 
+// Walks a group recursively: (dataset path, info) in name order.
+void list_tensors(hid_t file, const std::string& group,
+                  std::vector<std::pair<std::string, h5::DatasetInfo>>& out) {
+  for (const auto& m : h5::list_members(file, group)) {
+    const std::string path = group + "/" + m.name;
+    if (m.kind == h5::ObjectKind::kGroup) list_tensors(file, path, out);
+    if (m.kind == h5::ObjectKind::kDataset) out.emplace_back(path, h5::dataset_info(file, path));
+  }
+}
+
+void inspect_checkpoint(const std::string& path) {
+  h5::StrataFile f = h5::open_strata_file(path, kCheckpointFormat, kCheckpointVersion);
+  const hid_t file = f.file.get();
+  fmt::print("{}: {} v{}: step {}, loss {:.17g}, seed {}\n", path, kCheckpointFormat, f.version,
+             h5::read_attr_int(file, "step"), h5::read_attr_double(file, "loss"),
+             h5::read_attr_uint(file, "seed"));
+  try {
+    const solver::Plan plan = solver::decode_plan_json(h5::read_string_dataset(file, "plan"));
+    fmt::print("  plan: {}, {} stage(s) on {} device(s), {} micro-batch(es), {}\n", plan.method,
+               plan.stages.size(), plan.cluster.total_devices(), plan.micro_batches, plan.schedule);
+    for (std::size_t s = 0; s < plan.stages.size(); ++s) {
+      const auto& st = plan.stages[s];
+      fmt::print("    stage {}: layers [{}, {}) on {}x{} {}\n", s, st.layer_begin, st.layer_end,
+                 st.logical_mesh.d0, st.logical_mesh.d1, st.summary);
+    }
+  } catch (const std::invalid_argument& e) {
+    fmt::print("  plan: unreadable ({})\n", e.what());
+  }
+  std::vector<std::pair<std::string, h5::DatasetInfo>> tensors;
+  for (const char* group : {"params", "optimizer"})
+    if (h5::exists(file, group)) list_tensors(file, group, tensors);
+  double bytes = 0;
+  for (const auto& [name, info] : tensors)
+    bytes += static_cast<double>(solver::num_elements(info.shape) *
+                                 static_cast<std::int64_t>(info.type_bytes));
+  fmt::print("  {} tensors, {} (parameters and optimizer state, unsharded)\n", tensors.size(),
+             human_bytes(bytes));
+  for (const auto& [name, info] : tensors)
+    fmt::print("  {} {} {}\n", name, solver::shape_to_string(info.shape), h5::type_name(info));
+}
+
 }  // namespace
 
 int run_inspect(const std::string& path) {
@@ -113,6 +156,8 @@ int run_inspect(const std::string& path) {
     inspect_dataset(path);
   } else if (format == "strata-gradients") {
     inspect_gradients(path);
+  } else if (format == kCheckpointFormat) {
+    inspect_checkpoint(path);
   } else {
     throw InputError(path + ": " + format + " files cannot be inspected by this version");
   }

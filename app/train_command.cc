@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "app/checkpoint.h"
 #include "app/cluster_file.h"
 #include "app/config.h"
 #include "app/data_order.h"
@@ -44,6 +46,8 @@ struct RunSetup {
   Dataset train_data, val_data;
   solver::ClusterSpec cluster;
   solver::GptConfig gpt;
+  std::string resume_path;  // checkpoint to resume from ("" = fresh start)
+  CheckpointMeta resume;
   std::string backend = "host";
   double peak_flops = 0;            // per device, for the compute dtype
   double model_flops_per_step = 0;  // ALPA_FACTS 4.1 formula, global batch
@@ -120,6 +124,10 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   }
   const solver::Graph graph = model_graph(s.model, 1);
   s.gpt = gpt_config_of(graph);
+  s.resume_path =
+      find_resume_checkpoint(c.checkpoint_resume, c.checkpoint_dir, graph, c.optimizer.kind,
+                             [](const std::string& line) { STRATA_LOG0(kWarn, "{}", line); });
+  if (!s.resume_path.empty()) s.resume = check_checkpoint(s.resume_path, graph, c.optimizer.kind);
   s.layers = meta_int(graph, "layers");
   s.hidden = meta_int(graph, "hidden");
   s.vocab = meta_int(graph, "vocab");
@@ -259,17 +267,95 @@ void print_predicted_vs_measured(const solver::Plan& plan, double step_s,
   }
 }
 
-// STRATA_INJECT_FAILURE=RANK:STEP makes that rank throw at the start of that step (tests of the
-// failure path: the job must end on every rank, promptly, naming the rank and the reason).
-void maybe_inject_failure(int rank, std::int64_t step) {
+// STRATA_INJECT_FAILURE=RANK:STEP[:HOW] (tests of the failure paths, docs/runtime.md): at the
+// start of step STEP, rank RANK throws (HOW = throw, the default) or is killed by SIGKILL
+// (kill); with HOW = checkpoint-kill it is killed halfway through writing step STEP's checkpoint.
+struct InjectedFailure {
+  int rank = -1;
+  std::int64_t step = -1;
+  std::string how = "throw";
+};
+
+InjectedFailure injected_failure() {
+  InjectedFailure f;
   const char* env = std::getenv("STRATA_INJECT_FAILURE");
-  if (!env) return;
-  int r = -1;
-  long long st = -1;
-  if (std::sscanf(env, "%d:%lld", &r, &st) == 2 && r == rank && st == step) {
-    throw std::runtime_error(
-        fmt::format("injected failure at step {} (STRATA_INJECT_FAILURE={})", step, env));
+  if (!env) return f;
+  int rank = -1;
+  long long step = -1;
+  char how[32] = "throw";
+  if (std::sscanf(env, "%d:%lld:%31s", &rank, &step, how) >= 2) {
+    f.rank = rank;
+    f.step = step;
+    f.how = how;
   }
+  return f;
+}
+
+void maybe_inject_failure(int rank, std::int64_t step) {
+  const InjectedFailure f = injected_failure();
+  if (f.rank != rank || f.step != step) return;
+  if (f.how == "kill") std::raise(SIGKILL);
+  if (f.how == "throw") {
+    throw std::runtime_error(
+        fmt::format("injected failure at step {} (STRATA_INJECT_FAILURE)", step));
+  }
+}
+
+// SIGTERM / SIGUSR1 (Slurm's warning before a time limit or pre-emption): finish the step,
+// checkpoint, exit kExitRequeue. The handler only sets a flag; the step loop agrees on it over
+// world after every step, so every rank stops after the same step.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int signo) { g_stop_signal = signo; }
+
+void install_stop_handlers() {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
+}
+
+// Gathers every parameter and optimizer state to rank 0, one tensor at a time, into
+// <checkpoint.dir>/ckpt_step<step>.h5 (atomically), then drops the oldest beyond checkpoint.keep.
+void save_checkpoint(DistTrainer& trainer, const RunSetup& s, const solver::Plan& plan,
+                     std::int64_t step, double loss) {
+  const RunConfig& c = s.config;
+  const std::string path = checkpoint_path(c.checkpoint_dir, step);
+  const auto t0 = Clock::now();
+  if (comm::world_rank_or_zero() != 0) {
+    trainer.for_each_state_tensor(nullptr);
+    return;
+  }
+  CheckpointMeta meta;
+  meta.step = step;
+  meta.loss = loss;
+  meta.seed = c.seed;
+  meta.config_yaml = config_to_yaml(c);
+  meta.plan_json = solver::encode_plan_json(plan);
+  const InjectedFailure inject = injected_failure();
+  const bool kill_midway =
+      inject.how == "checkpoint-kill" && inject.rank == 0 && inject.step == step;
+  std::int64_t written = 0;
+  write_checkpoint(path, meta, [&](const DatasetWriter& write) {
+    trainer.for_each_state_tensor(
+        [&](const std::string& dataset, const solver::Tensor& param, std::vector<double> values) {
+          write(dataset, solver::file_shape_of(param), values, param.dtype);
+          if (kill_midway && ++written == 10) std::raise(SIGKILL);
+        });
+  });
+  prune_checkpoints(c.checkpoint_dir, c.checkpoint_keep);
+  STRATA_LOG0(kInfo, "checkpoint {} written in {:.2f} s", path,
+              std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
+// Metrics of a resumed run continue the file: the lines up to the checkpoint's step are kept.
+void keep_metrics_until(const std::string& path, std::int64_t step) {
+  std::ifstream in(path);
+  std::vector<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find("\"step\": ");
+    if (at != std::string::npos && std::stoll(line.substr(at + 8)) <= step) kept.push_back(line);
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& line : kept) out << line << '\n';
 }
 
 int train(RunSetup& s, const solver::Plan& plan) {
@@ -309,6 +395,17 @@ int train(RunSetup& s, const solver::Plan& plan) {
       init[name] = std::move(data.values);
     trainer.set_parameters(init);
   }
+  std::int64_t first_step = 1;
+  if (!s.resume_path.empty()) {
+    h5::File file = h5::open_file(s.resume_path);
+    trainer.load_state([&](const std::string& dataset, const solver::Tensor&) {
+      return h5::read_f64(file.get(), dataset);
+    });
+    first_step = s.resume.step + 1;
+    STRATA_LOG0(kInfo, "resumed from {} after step {} (loss {:.4f}); this run: {} rank(s), plan {}",
+                s.resume_path, s.resume.step, s.resume.loss, world, plan.method);
+  }
+  install_stop_handlers();
 
   const std::string metrics_path = c.resolved_metrics_path();
   std::ofstream metrics;
@@ -316,7 +413,8 @@ int train(RunSetup& s, const solver::Plan& plan) {
     fs::create_directories(c.output_dir);
     if (fs::path(metrics_path).has_parent_path())
       fs::create_directories(fs::path(metrics_path).parent_path());
-    metrics.open(metrics_path, std::ios::trunc);
+    if (first_step > 1) keep_metrics_until(metrics_path, first_step - 1);
+    metrics.open(metrics_path, first_step > 1 ? std::ios::app : std::ios::trunc);
     if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
     std::ofstream(c.output_dir + "/config.yaml", std::ios::trunc) << config_to_yaml(c);
     std::ofstream(c.output_dir + "/plan.json", std::ios::trunc) << solver::encode_plan_json(plan);
@@ -340,7 +438,8 @@ int train(RunSetup& s, const solver::Plan& plan) {
   double last_loss = 0;
   std::vector<double> bytes(5, 0.0);
   const double devices = static_cast<double>(world);
-  for (std::int64_t step = 1; step <= c.steps; ++step) {
+  int exit_code = kExitOk;
+  for (std::int64_t step = first_step; step <= c.steps; ++step) {
     const std::vector<std::int32_t> rows = gather_rows(s.train_data, order.rows_of_step(step));
     StepContext ctx;
     ctx.step = step;
@@ -356,14 +455,14 @@ int train(RunSetup& s, const solver::Plan& plan) {
           fmt::format("step {}: loss is {} (non-finite); stopping", step, r.loss));
     }
     last_loss = r.loss;
-    if (step > 1 || c.steps == 1) {
+    if (step > first_step || c.steps == first_step) {
       timed_s += step_s;
       ++timed_steps;
     }
     bytes = step_bytes(trainer, plan, mesh.stage);
     const double comm_share =
         comm::max_over_world(MPI_COMM_WORLD, trainer.step_comm_s()) / std::max(step_s, 1e-12);
-    comm_share_sum += step > 1 || c.steps == 1 ? comm_share : 0.0;
+    comm_share_sum += step > first_step || c.steps == first_step ? comm_share : 0.0;
     const double peak_memory =
         comm::max_over_world(MPI_COMM_WORLD, static_cast<double>(trainer.allocated_bytes()));
     if (step == c.dump_gradients_step) {
@@ -408,6 +507,20 @@ int train(RunSetup& s, const solver::Plan& plan) {
       }
       STRATA_LOG0(kInfo, "step {} | val loss {:.4f} ({} rows)", step, val, usable);
     }
+    const int signo =
+        static_cast<int>(comm::max_over_world(MPI_COMM_WORLD, static_cast<double>(g_stop_signal)));
+    const bool periodic = c.checkpoint_every_steps > 0 && step % c.checkpoint_every_steps == 0;
+    if (!c.checkpoint_dir.empty() && (periodic || signo != 0 || step == c.steps))
+      save_checkpoint(trainer, s, plan, step, r.loss);
+    if (signo != 0) {
+      STRATA_LOG0(kWarn, "signal {} received: stopping after step {}{}; exit {} (requeue)",
+                  signo == SIGUSR1 ? "USR1" : "TERM", step,
+                  c.checkpoint_dir.empty() ? " without a checkpoint (checkpoint.dir is not set)"
+                                           : ", checkpoint written",
+                  kExitRequeue);
+      exit_code = kExitRequeue;
+      break;
+    }
   }
   const double total_s = std::chrono::duration<double>(Clock::now() - run_start).count();
   std::string model_out;
@@ -433,7 +546,7 @@ int train(RunSetup& s, const solver::Plan& plan) {
   STRATA_LOG0(kInfo, "outputs: metrics {} | config {}/config.yaml | plan {}/plan.json{}",
               metrics_path, c.output_dir, c.output_dir,
               model_out.empty() ? "" : " | model " + model_out);
-  return kExitOk;
+  return exit_code;
 }
 
 // Runs `fn` and turns the input problems it throws into log lines and exit code 2 (1 for other

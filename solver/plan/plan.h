@@ -70,11 +70,12 @@ struct PlanStage {
 };
 
 // Bytes moved per training step, per collective kind (names as cost_model.h's collective_name).
-// Convention (the planner's): per device, per iteration (optimizer step), summed over stages:
-// each stage contributes what one of its devices moves (B of DESIGN.md section 4 for its
-// collectives: each member's buffer, over every micro-batch and the per-iteration tail), and p2p
-// the boundary activation and its gradient each device of a non-last stage sends per
-// micro-batch (its shard). Stage ranges the cost model extrapolates are extrapolated alike.
+// Convention: per device, per iteration (optimizer step), summed over stages: each stage
+// contributes what one of its devices moves (B of DESIGN.md section 4 for its collectives: each
+// member's buffer, over every micro-batch and the per-iteration tail), and p2p the bytes its
+// devices send to other stages (every cross-mesh piece, stage_program.h), averaged over them.
+// The planner fills it from the runtime's own stage programs (program_bytes_per_step), which the
+// runtime's call-site counters must equal.
 struct BytesPerStep {
   double all_reduce = 0, all_gather = 0, reduce_scatter = 0, all_to_all = 0, p2p = 0;
 };

@@ -420,6 +420,14 @@ comm::ByteCounters DistTrainer::step_counters() const {
   return c;
 }
 
+std::set<std::string> DistTrainer::owned_parameters() const {
+  std::set<std::string> out;
+  for (const auto& [p, layout] : programs_.storage_layout)
+    if (programs_.owner_stage[static_cast<std::size_t>(p)] == mesh_.stage)
+      out.insert(training_.graph.tensor(p).name);
+  return out;
+}
+
 void DistTrainer::set_parameters(const std::map<std::string, std::vector<double>>& values) {
   const solver::Graph& g = training_.graph;
   for (const auto& [p, layout] : programs_.storage_layout) {

@@ -44,7 +44,9 @@ class DistTrainer {
   const solver::Graph& graph() const { return training_.graph; }
   const solver::ProgramSet& programs() const { return programs_; }
 
-  // Every rank passes every parameter's full value (by name); each keeps its storage shards.
+  // Names of the parameters this rank's stage owns (holds the master copy of).
+  std::set<std::string> owned_parameters() const;
+  // Every parameter this rank's stage owns, full value by name; each rank keeps its shards.
   void set_parameters(const std::map<std::string, std::vector<double>>& values);
   // Full values on world rank 0 (an empty map elsewhere). Collective over world.
   std::map<std::string, std::vector<double>> gather_parameters();

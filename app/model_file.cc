@@ -265,15 +265,22 @@ solver::Graph model_graph(const ModelFile& model, std::int64_t batch) {
 }
 
 std::map<std::string, ParamData> model_parameters(const ModelFile& model,
-                                                  const solver::Graph& graph) {
-  const std::vector<const solver::Tensor*> params = graph_parameters(graph);
+                                                  const solver::Graph& graph,
+                                                  const std::set<std::string>* only) {
+  const std::vector<const solver::Tensor*> all = graph_parameters(graph);
+  std::vector<const solver::Tensor*> params = all;
+  if (only) {
+    params.erase(std::remove_if(params.begin(), params.end(),
+                                [&](const solver::Tensor* t) { return !only->count(t->name); }),
+                 params.end());
+  }
   std::map<std::string, ParamData> out;
   if (model.has_weights) {
     if (model.params.empty() && !params.empty()) {
       // read_model_file(path, false) validated the file but left the values on disk.
       h5::StrataFile opened = h5::open_strata_file(model.path, kModelFormat, kModelVersion);
       return as_input_error(model.path, [&] {
-        std::vector<std::string> problems = check_params(opened.file.get(), model, params);
+        std::vector<std::string> problems = check_params(opened.file.get(), model, all);
         if (!problems.empty()) throw_problems(std::move(problems));
         return read_param_values(opened.file.get(), model.path, params);
       });

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,8 +58,10 @@ solver::Graph model_graph(const ModelFile& model, std::int64_t batch);
 // (solver::gpt_init_values), rounded to the file dtype. InputError (naming the path) for a missing
 // parameter, a shape mismatch, a kind without an init rule, or values that do not fit in host
 // memory.
+// `only` (optional): just these parameters (a pipeline stage reads the ones it owns).
 std::map<std::string, ParamData> model_parameters(const ModelFile& model,
-                                                  const solver::Graph& graph);
+                                                  const solver::Graph& graph,
+                                                  const std::set<std::string>* only = nullptr);
 
 // What kind of Strata file `path` is ("strata-model", "strata-dataset", "strata-checkpoint"),
 // read from its root `format` attribute; InputError when it is not a readable Strata file.

@@ -116,7 +116,7 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   s.dtype = solver::parse_dtype(c.dtype);
   s.peak_flops = preset.peak_flops.count(c.dtype) ? preset.peak_flops.at(c.dtype) : 0.0;
 
-  s.model = read_model_file(c.model_path);
+  s.model = read_model_file(c.model_path, /*load_params=*/false);  // each rank reads its own
   if (s.dtype == solver::DType::kF64 && s.model.dtype != solver::DType::kF64) {
     throw InputError(c.model_path +
                      ": train.dtype f64 needs a model file written with --dtype f64 (this one is " +
@@ -390,20 +390,27 @@ int train(RunSetup& s, const solver::Plan& plan) {
   const bool profile = profile_env && profile_env[0] == '1';
   trainer.executor().set_profiling(profile);
   {
+    // Only the parameters this rank's stage owns are read (whole; its shards are cut from them).
+    const std::set<std::string> mine = trainer.owned_parameters();
     std::map<std::string, std::vector<double>> init;
-    for (auto& [name, data] : model_parameters(s.model, trainer.graph()))
+    for (auto& [name, data] : model_parameters(s.model, trainer.graph(), &mine))
       init[name] = std::move(data.values);
     trainer.set_parameters(init);
   }
   std::int64_t first_step = 1;
   if (!s.resume_path.empty()) {
+    const auto load_start = Clock::now();
     h5::File file = h5::open_file(s.resume_path);
     trainer.load_state([&](const std::string& dataset, const solver::Tensor&) {
       return h5::read_f64(file.get(), dataset);
     });
     first_step = s.resume.step + 1;
-    STRATA_LOG0(kInfo, "resumed from {} after step {} (loss {:.4f}); this run: {} rank(s), plan {}",
-                s.resume_path, s.resume.step, s.resume.loss, world, plan.method);
+    const double load_s = comm::max_over_world(
+        MPI_COMM_WORLD, std::chrono::duration<double>(Clock::now() - load_start).count());
+    STRATA_LOG0(kInfo,
+                "resumed from {} after step {} (loss {:.4f}), loaded in {:.2f} s; this run: {} "
+                "rank(s), plan {}",
+                s.resume_path, s.resume.step, s.resume.loss, load_s, world, plan.method);
   }
   install_stop_handlers();
 

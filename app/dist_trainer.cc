@@ -33,6 +33,25 @@ class ScopedTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Calls fn(flat index in the full tensor, index in the block) for every element of the block
+// `slice` of a dense row-major tensor of shape `global`, in row-major block order.
+template <typename Fn>
+void for_each_in_block(const Shape& global, const std::vector<solver::DimSlice>& slice, Fn&& fn) {
+  std::int64_t count = 1;
+  for (const auto& s : slice) count *= s.size;
+  const std::size_t rank = global.size();
+  std::vector<std::int64_t> idx(rank, 0);
+  for (std::int64_t n = 0; n < count; ++n) {
+    std::int64_t flat = 0;
+    for (std::size_t d = 0; d < rank; ++d) flat = flat * global[d] + slice[d].offset + idx[d];
+    fn(static_cast<std::size_t>(flat), static_cast<std::size_t>(n));
+    for (std::size_t d = rank; d-- > 0;) {
+      if (++idx[d] < slice[d].size) break;
+      idx[d] = 0;
+    }
+  }
+}
+
 // The block `slice` of a dense row-major tensor of shape `global`, as a dense vector.
 template <typename T>
 std::vector<T> extract_block(const T* full, const Shape& global,
@@ -40,50 +59,14 @@ std::vector<T> extract_block(const T* full, const Shape& global,
   std::int64_t count = 1;
   for (const auto& s : slice) count *= s.size;
   std::vector<T> out(static_cast<std::size_t>(count));
-  const std::size_t rank = global.size();
-  std::vector<std::int64_t> idx(rank, 0);
-  for (std::int64_t n = 0; n < count; ++n) {
-    std::int64_t flat = 0;
-    for (std::size_t d = 0; d < rank; ++d) flat = flat * global[d] + slice[d].offset + idx[d];
-    out[static_cast<std::size_t>(n)] = full[flat];
-    for (std::size_t d = rank; d-- > 0;) {
-      if (++idx[d] < slice[d].size) break;
-      idx[d] = 0;
-    }
-  }
+  for_each_in_block(global, slice, [&](std::size_t f, std::size_t b) { out[b] = full[f]; });
   return out;
 }
 
 // Writes `block` (dense, the shape of `slice`) into `full` at `slice`.
 void insert_block(std::vector<double>& full, const Shape& global,
                   const std::vector<solver::DimSlice>& slice, const std::vector<double>& block) {
-  const std::size_t rank = global.size();
-  std::vector<std::int64_t> idx(rank, 0);
-  for (std::size_t n = 0; n < block.size(); ++n) {
-    std::int64_t flat = 0;
-    for (std::size_t d = 0; d < rank; ++d) flat = flat * global[d] + slice[d].offset + idx[d];
-    full[static_cast<std::size_t>(flat)] = block[n];
-    for (std::size_t d = rank; d-- > 0;) {
-      if (++idx[d] < slice[d].size) break;
-      idx[d] = 0;
-    }
-  }
-}
-
-comm::ElemType elem_of(kernels::DType dtype) {
-  switch (dtype) {
-    case kernels::DType::kF64:
-      return comm::ElemType::kF64;
-    case kernels::DType::kF32:
-      return comm::ElemType::kF32;
-    case kernels::DType::kBF16:
-      return comm::ElemType::kBF16;
-    case kernels::DType::kF16:
-      return comm::ElemType::kF16;
-    case kernels::DType::kI32:
-      return comm::ElemType::kI32;
-  }
-  throw std::invalid_argument("unknown dtype");
+  for_each_in_block(global, slice, [&](std::size_t f, std::size_t b) { full[f] = block[b]; });
 }
 
 bool is_update(solver::OpKind kind) {
@@ -194,7 +177,7 @@ void DistTrainer::stats_all_reduce(const solver::Op& local_op, const std::string
   ScopedTimer timer(comm_s_);
   for (const auto& c : programs_.internal_comm[static_cast<std::size_t>(global)]) {
     if (c.what != what) continue;
-    coll_.all_reduce(buf, count, elem_of(dtype),
+    coll_.all_reduce(buf, count, to_elem_type(dtype),
                      what == "row_max" ? comm::ReduceOp::kMax : comm::ReduceOp::kSum, c.axis);
   }
 }

@@ -10,17 +10,17 @@ namespace strata::app {
 using solver::ReshardOp;
 using solver::Shape;
 
-comm::ElemType to_elem_type(solver::DType dtype) {
+comm::ElemType to_elem_type(kernels::DType dtype) {
   switch (dtype) {
-    case solver::DType::kF64:
+    case kernels::DType::kF64:
       return comm::ElemType::kF64;
-    case solver::DType::kF32:
+    case kernels::DType::kF32:
       return comm::ElemType::kF32;
-    case solver::DType::kBF16:
+    case kernels::DType::kBF16:
       return comm::ElemType::kBF16;
-    case solver::DType::kF16:
+    case kernels::DType::kF16:
       return comm::ElemType::kF16;
-    case solver::DType::kI32:
+    case kernels::DType::kI32:
       return comm::ElemType::kI32;
   }
   throw std::invalid_argument("unknown dtype");
@@ -92,7 +92,7 @@ void ReshardRunner::run(const solver::ReshardPlan& plan, const void* src, void* 
 void ReshardRunner::step(const solver::ReshardStep& s, solver::DType dtype, const void* in,
                          void* out) {
   const auto esize = solver::dtype_size_bytes(dtype);
-  const comm::ElemType type = to_elem_type(dtype);
+  const comm::ElemType type = to_elem_type(to_kernel_dtype(dtype));
   const Shape& before = s.local_before;
   const Shape& after = s.local_after;
   const std::size_t rank = before.size();

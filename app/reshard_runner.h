@@ -16,7 +16,8 @@
 
 namespace strata::app {
 
-comm::ElemType to_elem_type(solver::DType dtype);
+// The collectives' element type of a backend element type.
+comm::ElemType to_elem_type(kernels::DType dtype);
 
 class ReshardRunner {
  public:

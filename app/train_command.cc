@@ -412,7 +412,6 @@ int train(RunSetup& s, const solver::Plan& plan) {
                 "rank(s), plan {}",
                 s.resume_path, s.resume.step, s.resume.loss, load_s, world, plan.method);
   }
-  install_stop_handlers();
 
   const std::string metrics_path = c.resolved_metrics_path();
   std::ofstream metrics;
@@ -446,7 +445,9 @@ int train(RunSetup& s, const solver::Plan& plan) {
   std::vector<double> bytes(5, 0.0);
   const double devices = static_cast<double>(world);
   int exit_code = kExitOk;
+  std::int64_t last_step = first_step - 1;
   for (std::int64_t step = first_step; step <= c.steps; ++step) {
+    last_step = step;
     const std::vector<std::int32_t> rows = gather_rows(s.train_data, order.rows_of_step(step));
     StepContext ctx;
     ctx.step = step;
@@ -531,16 +532,17 @@ int train(RunSetup& s, const solver::Plan& plan) {
   }
   const double total_s = std::chrono::duration<double>(Clock::now() - run_start).count();
   std::string model_out;
-  if (c.save_model) {
+  if (c.save_model && exit_code == kExitOk) {  // not after a stop signal: the run is not done
     model_out = c.output_dir + "/model_final.h5";
     const auto params = trainer.gather_parameters();
     if (rank == 0) save_final_model(s, model_out, params, trainer.graph());
   }
   const double mean_step = timed_steps ? timed_s / static_cast<double>(timed_steps) : 0.0;
   STRATA_LOG0(kInfo,
-              "done: {} steps in {} | final loss {:.4f} | {:.3f} s/step, {:.0f} tok/s, {:.3f} "
+              "{}: step {} of {} in {} | last loss {:.4f} | {:.3f} s/step, {:.0f} tok/s, {:.3f} "
               "TFLOP/s per device",
-              c.steps, format_duration(total_s), last_loss, mean_step,
+              exit_code == kExitOk ? "done" : "stopped", last_step, c.steps,
+              format_duration(total_s), last_loss, mean_step,
               mean_step > 0 ? tokens_per_step / mean_step : 0.0,
               mean_step > 0 ? s.model_flops_per_step / mean_step / devices / 1e12 : 0.0);
   const std::vector<double> memory =
@@ -582,6 +584,7 @@ int checked(Fn&& fn) {
 // (DESIGN.md section 6), so a bad input ends every rank with the same code and nobody hangs.
 // The other ranks then load the (already checked) inputs themselves and verify the plan's hashes.
 int run_train(const std::string& config_path, const std::vector<std::string>& sets) {
+  install_stop_handlers();  // first: a signal during set-up stops the run after its first step
   const int rank = comm::world_rank_or_zero();
   const int size = comm::world_size_or_one();
   RunSetup setup;

@@ -15,6 +15,7 @@ layers=${LAYERS:-24} hidden=${HIDDEN:-1536} heads=${HEADS:-16} vocab=${VOCAB:-50
 ranks=${RANKS:-1}
 [[ -x $strata ]] || { echo "checkpoint_io: $strata not found; build it first" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_mpi_yield_when_idle=1
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 work=${WORK:-$(mktemp -d /tmp/strata-ckpt-XXXXXX)}

@@ -19,6 +19,7 @@ methods=${METHODS:-"data-parallel megatron auto"}
 py=/usr/bin/python3
 [[ -x $strata ]] || { echo "dist_step: $strata not found; build it first" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_mpi_yield_when_idle=1
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 work=$(mktemp -d /tmp/strata-dist-XXXXXX)

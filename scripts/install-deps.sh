@@ -12,6 +12,9 @@ packages=(
   # test oracles and benchmark reference (run with /usr/bin/python3); OpenBLAS runtime so that
   # PyTorch's generic BLAS is the fast one (TOOLCHAIN.md section 8)
   python3-torch python3-h5py python3-numpy libopenblas0-pthread
+  # a one-host Slurm for the sbatch templates' test (tests/slurm; TOOLCHAIN.md section 7.1);
+  # the packages start no daemons, scripts/slurm/local-slurm.sh does
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

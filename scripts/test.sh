@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the Catch2 suites, command-line and
-# PyTorch-oracle tests through ctest, the fuzz targets for a fixed number of runs, the layering
-# and formatting checks, and a compile-and-link of the cuda preset when the toolkit is present.
+# PyTorch-oracle tests through ctest, the sbatch templates on a local one-host Slurm, the fuzz
+# targets for a fixed number of runs, the layering and formatting checks, and a compile-and-link
+# of the cuda preset when the toolkit is present.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$STRATA_ROOT"
@@ -20,6 +21,15 @@ echo "== build (cpu preset)"
 scripts/build.sh cpu
 echo "== ctest"
 ctest --preset cpu -j "$STRATA_JOBS" --timeout 900
+
+echo "== slurm: the sbatch templates on a local one-host Slurm (tests/slurm)"
+slurm_rc=0
+STRATA_BIN="$STRATA_ROOT/build/strata" tests/slurm/test_slurm.sh || slurm_rc=$?
+if [ "$slurm_rc" -eq 77 ]; then
+  echo "== slurm: SKIPPED (Slurm or munge not installed, or not root)"
+elif [ "$slurm_rc" -ne 0 ]; then
+  exit "$slurm_rc"
+fi
 
 echo "== fuzz targets (fixed runs, committed seed corpus)"
 fuzz_rc=0

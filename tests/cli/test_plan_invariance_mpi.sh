@@ -86,4 +86,9 @@ expect_exit 0 "done" -- "${MPIRUN[@]}" -np 4 "$STRATA" train base.yaml --set mod
   --set plan.method=megatron --set plan.dp=2 --set plan.tp=2 --set train.steps=1
 check "f32 dp2 x tp2: first-step loss and gradients equal the one-rank run" -- \
   "${COMPARE[@]}" ref32 f32_megatron 1e-5 --grads 1
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 4 "$STRATA" train base.yaml --set model.path=m32.h5 \
+  --set train.dtype=f32 --set output.dump_gradients_step=1 --set output.dir=f32_pipeline \
+  --set plan.method=megatron --set plan.pp=2 --set plan.tp=2 --set train.steps=1
+check "f32 pp2 x tp2: first-step loss and gradients equal the one-rank run" -- \
+  "${COMPARE[@]}" ref32 f32_pipeline 1e-5 --grads 1
 finish

@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "app/shard_block.h"
 #include "comm/control.h"
 
 namespace strata::app {
@@ -32,42 +33,6 @@ class ScopedTimer {
   double& total_;
   std::chrono::steady_clock::time_point start_;
 };
-
-// Calls fn(flat index in the full tensor, index in the block) for every element of the block
-// `slice` of a dense row-major tensor of shape `global`, in row-major block order.
-template <typename Fn>
-void for_each_in_block(const Shape& global, const std::vector<solver::DimSlice>& slice, Fn&& fn) {
-  std::int64_t count = 1;
-  for (const auto& s : slice) count *= s.size;
-  const std::size_t rank = global.size();
-  std::vector<std::int64_t> idx(rank, 0);
-  for (std::int64_t n = 0; n < count; ++n) {
-    std::int64_t flat = 0;
-    for (std::size_t d = 0; d < rank; ++d) flat = flat * global[d] + slice[d].offset + idx[d];
-    fn(static_cast<std::size_t>(flat), static_cast<std::size_t>(n));
-    for (std::size_t d = rank; d-- > 0;) {
-      if (++idx[d] < slice[d].size) break;
-      idx[d] = 0;
-    }
-  }
-}
-
-// The block `slice` of a dense row-major tensor of shape `global`, as a dense vector.
-template <typename T>
-std::vector<T> extract_block(const T* full, const Shape& global,
-                             const std::vector<solver::DimSlice>& slice) {
-  std::int64_t count = 1;
-  for (const auto& s : slice) count *= s.size;
-  std::vector<T> out(static_cast<std::size_t>(count));
-  for_each_in_block(global, slice, [&](std::size_t f, std::size_t b) { out[b] = full[f]; });
-  return out;
-}
-
-// Writes `block` (dense, the shape of `slice`) into `full` at `slice`.
-void insert_block(std::vector<double>& full, const Shape& global,
-                  const std::vector<solver::DimSlice>& slice, const std::vector<double>& block) {
-  for_each_in_block(global, slice, [&](std::size_t f, std::size_t b) { full[f] = block[b]; });
-}
 
 bool is_update(solver::OpKind kind) {
   return kind == solver::OpKind::kAdamW || kind == solver::OpKind::kSgd;
@@ -403,24 +368,13 @@ comm::ByteCounters DistTrainer::step_counters() const {
   return c;
 }
 
-std::set<std::string> DistTrainer::owned_parameters() const {
-  std::set<std::string> out;
-  for (const auto& [p, layout] : programs_.storage_layout)
-    if (programs_.owner_stage[static_cast<std::size_t>(p)] == mesh_.stage)
-      out.insert(training_.graph.tensor(p).name);
-  return out;
-}
-
-void DistTrainer::set_parameters(const std::map<std::string, std::vector<double>>& values) {
+void DistTrainer::set_parameters(const BlockSource& block_of) {
   const solver::Graph& g = training_.graph;
   for (const auto& [p, layout] : programs_.storage_layout) {
     if (programs_.owner_stage[static_cast<std::size_t>(p)] != mesh_.stage) continue;
     const solver::Tensor& t = g.tensor(p);
-    const auto it = values.find(t.name);
-    if (it == values.end()) throw std::invalid_argument("no value for parameter " + t.name);
-    executor_->write(local(p, layout), extract_block(it->second.data(), t.shape,
-                                                     solver::shard_slice(t.shape, layout, me_->mesh,
-                                                                         mesh_.c0, mesh_.c1)));
+    executor_->write(local(p, layout), block_of(t, solver::shard_slice(t.shape, layout, me_->mesh,
+                                                                       mesh_.c0, mesh_.c1)));
   }
 }
 

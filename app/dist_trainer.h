@@ -44,10 +44,12 @@ class DistTrainer {
   const solver::Graph& graph() const { return training_.graph; }
   const solver::ProgramSet& programs() const { return programs_; }
 
-  // Names of the parameters this rank's stage owns (holds the master copy of).
-  std::set<std::string> owned_parameters() const;
-  // Every parameter this rank's stage owns, full value by name; each rank keeps its shards.
-  void set_parameters(const std::map<std::string, std::vector<double>>& values);
+  // Loads this rank's shard of every parameter its stage owns: block_of(param, block) returns
+  // the values of `block` (graph coordinates) of that parameter (ParamBlockReader: an HDF5
+  // hyperslab of the model file).
+  using BlockSource = std::function<std::vector<double>(
+      const solver::Tensor& param, const std::vector<solver::DimSlice>& block)>;
+  void set_parameters(const BlockSource& block_of);
   // Full values on world rank 0 (an empty map elsewhere). Collective over world.
   std::map<std::string, std::vector<double>> gather_parameters();
   // The last step's accumulated gradients (before clipping), full, on rank 0. Collective.

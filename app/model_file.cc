@@ -12,6 +12,7 @@
 
 #include "app/errors.h"
 #include "app/h5.h"
+#include "app/shard_block.h"
 #include "solver/ir/gpt.h"
 #include "solver/ir/graph_json.h"
 
@@ -265,22 +266,15 @@ solver::Graph model_graph(const ModelFile& model, std::int64_t batch) {
 }
 
 std::map<std::string, ParamData> model_parameters(const ModelFile& model,
-                                                  const solver::Graph& graph,
-                                                  const std::set<std::string>* only) {
-  const std::vector<const solver::Tensor*> all = graph_parameters(graph);
-  std::vector<const solver::Tensor*> params = all;
-  if (only) {
-    params.erase(std::remove_if(params.begin(), params.end(),
-                                [&](const solver::Tensor* t) { return !only->count(t->name); }),
-                 params.end());
-  }
+                                                  const solver::Graph& graph) {
+  const std::vector<const solver::Tensor*> params = graph_parameters(graph);
   std::map<std::string, ParamData> out;
   if (model.has_weights) {
     if (model.params.empty() && !params.empty()) {
       // read_model_file(path, false) validated the file but left the values on disk.
       h5::StrataFile opened = h5::open_strata_file(model.path, kModelFormat, kModelVersion);
       return as_input_error(model.path, [&] {
-        std::vector<std::string> problems = check_params(opened.file.get(), model, all);
+        std::vector<std::string> problems = check_params(opened.file.get(), model, params);
         if (!problems.empty()) throw_problems(std::move(problems));
         return read_param_values(opened.file.get(), model.path, params);
       });
@@ -321,6 +315,77 @@ std::map<std::string, ParamData> model_parameters(const ModelFile& model,
     out.emplace(t->name, std::move(data));
   }
   return out;
+}
+
+struct ParamBlockReader::Impl {
+  const ModelFile& model;
+  solver::GptConfig config;
+  h5::File file;
+};
+
+ParamBlockReader::ParamBlockReader(const ModelFile& model, const solver::Graph& graph)
+    : impl_(new Impl{model, {}, {}}) {
+  const std::vector<const solver::Tensor*> params = graph_parameters(graph);
+  if (!model.has_weights) {
+    if (model.kind != "gpt") {
+      throw InputError(model.path + ": kind '" + model.kind +
+                       "' has no initialisation rule (only gpt); write the file with weights");
+    }
+    impl_->config = gpt_config(model, graph);
+    return;
+  }
+  h5::StrataFile opened = h5::open_strata_file(model.path, kModelFormat, kModelVersion);
+  as_input_error(model.path, [&] {
+    std::vector<std::string> problems = check_params(opened.file.get(), model, params);
+    if (!problems.empty()) throw_problems(std::move(problems));
+    return 0;
+  });
+  impl_->file = std::move(opened.file);
+}
+
+ParamBlockReader::~ParamBlockReader() = default;
+
+std::vector<double> ParamBlockReader::read(const solver::Tensor& param,
+                                           const std::vector<solver::DimSlice>& block) {
+  const solver::Shape& gs = param.shape;
+  if (!impl_->model.has_weights) {
+    std::vector<double> full = solver::gpt_init_values(
+        impl_->config, param.name, solver::num_elements(gs, param.name), impl_->model.seed);
+    if (impl_->model.dtype == solver::DType::kF32) {
+      for (double& v : full) v = static_cast<double>(static_cast<float>(v));
+    }
+    return extract_block(full.data(), gs, block);
+  }
+  const solver::Shape& fs = solver::file_shape_of(param);
+  // k leading dims shared by the file and graph shapes; the file's last dim fuses the rest.
+  std::size_t k = 0;
+  if (fs == gs) {
+    k = gs.size();
+  } else {
+    while (k + 1 < fs.size() && k < gs.size() && fs[k] == gs[k]) ++k;
+    if (k + 1 != fs.size()) k = 0;  // another reshape: the file's dims from 0 are read whole
+  }
+  solver::Shape start, count, read_shape;
+  std::vector<solver::DimSlice> cut;
+  for (std::size_t d = 0; d < k; ++d) {
+    start.push_back(block[d].offset);
+    count.push_back(block[d].size);
+    read_shape.push_back(block[d].size);
+    cut.push_back({0, block[d].size});
+  }
+  for (std::size_t d = k; d < fs.size(); ++d) {
+    start.push_back(0);
+    count.push_back(fs[d]);
+  }
+  for (std::size_t d = k; d < gs.size(); ++d) {
+    read_shape.push_back(gs[d]);
+    cut.push_back(block[d]);
+  }
+  return as_input_error(impl_->model.path, [&] {
+    const std::vector<double> slab =
+        h5::read_f64_slab(impl_->file.get(), param_path(param.name), start, count);
+    return extract_block(slab.data(), read_shape, cut);
+  });
 }
 
 std::string strata_file_format(const std::string& path) {

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "solver/intra/layout.h"
 #include "solver/ir/graph.h"
 
 namespace strata::app {
@@ -58,10 +60,27 @@ solver::Graph model_graph(const ModelFile& model, std::int64_t batch);
 // (solver::gpt_init_values), rounded to the file dtype. InputError (naming the path) for a missing
 // parameter, a shape mismatch, a kind without an init rule, or values that do not fit in host
 // memory.
-// `only` (optional): just these parameters (a pipeline stage reads the ones it owns).
 std::map<std::string, ParamData> model_parameters(const ModelFile& model,
-                                                  const solver::Graph& graph,
-                                                  const std::set<std::string>* only = nullptr);
+                                                  const solver::Graph& graph);
+
+// Reads blocks of parameters, so that each rank loads only its shards (DESIGN.md section 6): an
+// HDF5 hyperslab of the file when the model has weights (the leading dims the graph and file
+// shapes share are sliced in the file; trailing dims the file fuses, c_attn's [3, A, D] stored
+// as 3H, are read whole for those rows and cut here), else the seed's initial values (computed
+// whole, then cut). The constructor validates every parameter of `graph` against the file.
+class ParamBlockReader {
+ public:
+  ParamBlockReader(const ModelFile& model, const solver::Graph& graph);
+  ~ParamBlockReader();
+  ParamBlockReader(const ParamBlockReader&) = delete;
+  ParamBlockReader& operator=(const ParamBlockReader&) = delete;
+  // The block (graph coordinates of `param`), row-major, as the file dtype rounds it.
+  std::vector<double> read(const solver::Tensor& param, const std::vector<solver::DimSlice>& block);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // What kind of Strata file `path` is ("strata-model", "strata-dataset", "strata-checkpoint"),
 // read from its root `format` attribute; InputError when it is not a readable Strata file.

@@ -390,12 +390,12 @@ int train(RunSetup& s, const solver::Plan& plan) {
   const bool profile = profile_env && profile_env[0] == '1';
   trainer.executor().set_profiling(profile);
   {
-    // Only the parameters this rank's stage owns are read (whole; its shards are cut from them).
-    const std::set<std::string> mine = trainer.owned_parameters();
-    std::map<std::string, std::vector<double>> init;
-    for (auto& [name, data] : model_parameters(s.model, trainer.graph(), &mine))
-      init[name] = std::move(data.values);
-    trainer.set_parameters(init);
+    // Each rank reads only its shards of the parameters its stage owns (HDF5 hyperslabs).
+    ParamBlockReader reader(s.model, trainer.graph());
+    trainer.set_parameters(
+        [&](const solver::Tensor& param, const std::vector<solver::DimSlice>& block) {
+          return reader.read(param, block);
+        });
   }
   std::int64_t first_step = 1;
   if (!s.resume_path.empty()) {

@@ -34,7 +34,7 @@ train: {steps: $steps, global_batch: 16, micro_batches: 2, dtype: f32, clip_grad
 output: {dir: out}
 YAML
 
-echo "GPT L4 H256 A8 S128 V256, global batch 16 = 2 micro-batches, f32, AdamW; $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "GPT L4 H256 A8 S128 V256, global batch 16 = 2 micro-batches, f32, AdamW; $(nproc --all) cores, load $(cut -d" " -f1 /proc/loadavg); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "| ranks | method | plan | measured s/step | predicted s/step | error | comm share | bytes counted = predicted |"
 echo "|---|---|---|---|---|---|---|---|"

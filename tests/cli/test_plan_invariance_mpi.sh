@@ -64,6 +64,9 @@ run pp2_1f1b 2 --set plan.method=megatron --set plan.pp=2
 run pp4_gpipe 4 --set plan.method=megatron --set plan.pp=4 --set plan.schedule=gpipe
 run dp2tp2pp2 8 --set plan.method=megatron --set plan.dp=2 --set plan.tp=2 --set plan.pp=2
 run auto4 4 --set plan.method=auto
+run intra_only4 4 --set plan.method=intra-only
+run inter_only3 3 --set plan.method=inter-only
+run megatron_best4 4 --set plan.method=megatron-best
 # Manual: uneven stages (2 and 4 layers; 0 embedding, 1-4 blocks, 5 head), a different logical
 # mesh per stage (data parallel 2x1, then 1x2), recomputation on the second: every boundary
 # tensor crosses between differing layouts.

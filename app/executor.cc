@@ -74,14 +74,19 @@ void Executor::write(TensorId id, const std::vector<double>& values) {
     throw std::invalid_argument("write " + t.name + ": " + std::to_string(values.size()) +
                                 " values for " + solver::shape_to_string(t.shape));
   }
-  backend_.convert(kernels::DType::kF64, values.data(), to_kernel_dtype(t.dtype), buffer(id), n);
+  // Host values -> backend memory as f64 -> converted there (convert works on backend memory).
+  void* staged = scratch(5, std::max<std::int64_t>(n, 1) * 8);
+  backend_.copy_from_host(staged, values.data(), static_cast<std::size_t>(n) * 8);
+  backend_.convert(kernels::DType::kF64, staged, to_kernel_dtype(t.dtype), buffer(id), n);
 }
 
 std::vector<double> Executor::read(TensorId id) const {
   const auto& t = graph_.tensor(id);
   const std::int64_t n = solver::num_elements(t.shape);
   std::vector<double> out(static_cast<std::size_t>(n));
-  backend_.convert(to_kernel_dtype(t.dtype), buffer(id), kernels::DType::kF64, out.data(), n);
+  void* staged = scratch(5, std::max<std::int64_t>(n, 1) * 8);
+  backend_.convert(to_kernel_dtype(t.dtype), buffer(id), kernels::DType::kF64, staged, n);
+  backend_.copy_to_host(out.data(), staged, static_cast<std::size_t>(n) * 8);
   return out;
 }
 
@@ -171,7 +176,7 @@ void Executor::run_phase(solver::OpPhase phase, const StepContext& ctx) {
   if (first >= 0) run(first, last, ctx);
 }
 
-void* Executor::scratch(std::size_t slot, std::int64_t bytes) {
+void* Executor::scratch(std::size_t slot, std::int64_t bytes) const {
   if (scratch_.size() <= slot) scratch_.resize(slot + 1, {nullptr, 0});
   auto& s = scratch_[slot];
   if (s.second < bytes) {

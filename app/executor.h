@@ -73,18 +73,18 @@ class Executor {
   void run_op(const solver::Op& op, const StepContext& ctx);
   void run_matmul(const solver::Op& op);
   void run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt);
-  void* scratch(std::size_t slot, std::int64_t bytes);
+  void* scratch(std::size_t slot, std::int64_t bytes) const;  // reused per slot; grows
 
   const solver::Graph& graph_;
   kernels::Backend& backend_;
-  std::vector<void*> buffers_;                           // by TensorId
-  std::map<solver::OpId, MatMulPlan> matmul_plans_;      // planned once per op
-  std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute buffers, reused
-  std::map<solver::TensorId, void*> stashed_;            // gradient accumulators
-  std::vector<std::vector<void*>> slot_buffers_;         // [slot][i] for slot_ids_[i]
+  std::vector<void*> buffers_;                                   // by TensorId
+  std::map<solver::OpId, MatMulPlan> matmul_plans_;              // planned once per op
+  mutable std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute / staging buffers
+  std::map<solver::TensorId, void*> stashed_;                    // gradient accumulators
+  std::vector<std::vector<void*>> slot_buffers_;                 // [slot][i] for slot_ids_[i]
   std::vector<solver::TensorId> slot_ids_;
   StatsHook stats_hook_;
-  std::int64_t allocated_bytes_ = 0;
+  mutable std::int64_t allocated_bytes_ = 0;
   bool profiling_ = false;
   std::map<std::string, double> profile_s_;  // op kind (+ phase) -> seconds
 };

@@ -59,22 +59,31 @@ std::int64_t meta_int(const solver::Graph& graph, const std::string& key) {
   return it == graph.meta.end() ? 0 : std::stoll(it->second);
 }
 
-std::string resolve_backend(const std::string& requested) {
+// cluster.backend. The CUDA kernels exist but have not yet run on a GPU, and the NCCL
+// collectives and pinned-host transfers between ranks are not written: so `auto` stays on the
+// host, and `cuda` is for one rank.
+std::string resolve_backend(const std::string& requested, int world_size,
+                            const std::string& config_path) {
   if (requested == "host") return "host";
   if (requested == "cuda") {
     if (!kernels::backend_available("cuda")) {
-      throw InputError("cluster.backend: 'cuda' is not available: " +
-                       std::string(STRATA_WITH_CUDA ? "this version has no CUDA kernels yet"
+      throw InputError(config_path + ": cluster.backend: 'cuda' is not available: " +
+                       std::string(STRATA_WITH_CUDA ? "no GPU is visible"
                                                     : "this binary was built without CUDA"));
+    }
+    if (world_size > 1) {
+      throw InputError(fmt::format(
+          "{}: cluster.backend: 'cuda' runs on one rank in this version ({} launched): the NCCL "
+          "collectives between ranks are not written yet",
+          config_path, world_size));
     }
     return "cuda";
   }
-  if (kernels::backend_available("cuda")) return "cuda";
   if (kernels::visible_cuda_devices() > 0) {
-    STRATA_LOG0(
-        kInfo,
-        "cluster.backend auto: {} GPU(s) visible but no CUDA kernels in this build; using host",
-        kernels::visible_cuda_devices());
+    STRATA_LOG0(kInfo,
+                "cluster.backend auto: {} GPU(s) visible; using host (the cuda backend is not yet "
+                "verified on a GPU: set cluster.backend: cuda to try it on one rank)",
+                kernels::visible_cuda_devices());
   }
   return "host";
 }
@@ -97,7 +106,7 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   }
   if (!problems.empty()) throw InputError(problems);
 
-  s.backend = resolve_backend(c.backend);
+  s.backend = resolve_backend(c.backend, world_size, config_path);
   const ClusterPreset preset = read_cluster_preset(c.cluster_preset);
   const std::int64_t hosts = c.cluster_hosts > 0 ? c.cluster_hosts : preset.hosts;
   if (preset.devices_per_host == 0 && c.cluster_devices_per_host == 0 && world_size % hosts != 0) {

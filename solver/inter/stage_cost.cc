@@ -12,6 +12,12 @@
 namespace strata::solver {
 namespace {
 
+// A stage whose least-time plan takes more than a share of the device is re-solved within it,
+// shares in this order, and the first leaner plan at most kLeanSlack slower per micro-batch is
+// kept (see price()).
+constexpr double kLeanShares[] = {0.5, 0.75, 0.9};
+constexpr double kLeanSlack = 0.02;
+
 bool solved(const IntraResult& r) {
   return r.status == SolveStatus::kOptimal || r.status == SolveStatus::kFeasible;
 }
@@ -78,7 +84,7 @@ IntraResult IntraStageCostModel::solve_range(bool embedding, std::int64_t blocks
   return r;
 }
 
-std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidate& c) {
+std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const StageCandidate& c) {
   if (c.micro_batch_size < 1 || global_batch_ % c.micro_batch_size != 0) return std::nullopt;
   if (c.mesh.d0 < 1 || c.mesh.d1 < 1 || c.mesh.d0 * c.mesh.d1 != c.submesh.size()) {
     return std::nullopt;
@@ -98,21 +104,18 @@ std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidat
       base_.memory_budget_bytes > 0 ? base_.memory_budget_bytes : group.device.memory_bytes;
   const std::int64_t K = max_whole_blocks_;
   const bool exact = k <= K + 1;
-  const auto estimate = [&](double budget_per_block) -> std::optional<StageEstimate> {
-    const auto budget = [&](std::int64_t blocks) {
-      return budget_per_block > 0
-                 ? budget_per_block * static_cast<double>(std::max<std::int64_t>(blocks, 1))
-                 : 0.0;
-    };
+  // Budget 0: the device's capacity (solve_range). lo prices the K-block template (or the exact
+  // range), hi the (K + 1)-block one.
+  const auto estimate = [&](double lo, double hi) -> std::optional<StageEstimate> {
     StageEstimate e;
     if (exact) {
-      const IntraResult r = solve_range(embed, k, head, c, budget(k));
+      const IntraResult r = solve_range(embed, k, head, c, lo);
       if (!solved(r)) return std::nullopt;
       e = {r.time_per_microbatch_s, r.tail_s, r.static_memory_bytes, r.activation_memory_bytes};
       return e;
     }
-    const IntraResult a = solve_range(embed, K, head, c, budget(K));
-    const IntraResult b = solve_range(embed, K + 1, head, c, budget(K + 1));
+    const IntraResult a = solve_range(embed, K, head, c, lo);
+    const IntraResult b = solve_range(embed, K + 1, head, c, hi);
     if (!solved(a) || !solved(b)) return std::nullopt;
     const double x = static_cast<double>(k - K);
     const auto lin = [x](double ya, double yb) { return ya + x * (yb - ya); };
@@ -120,14 +123,73 @@ std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidat
     e.tail_s = lin(a.tail_s, b.tail_s);
     e.static_memory_bytes = lin(a.static_memory_bytes, b.static_memory_bytes);
     e.activation_memory_bytes = lin(a.activation_memory_bytes, b.activation_memory_bytes);
+    // Two solves that disagree (a memory budget pushing the (K + 1)-block one to a plan cheaper
+    // than the K-block one's) extrapolate below zero: no estimate rather than a negative one.
+    if (e.time_per_microbatch_s < 0 || e.tail_s < 0 || e.static_memory_bytes < 0 ||
+        e.activation_memory_bytes < 0) {
+      return std::nullopt;
+    }
     return e;
   };
-  std::optional<StageEstimate> e = estimate(0);
+  const auto memory = [](const StageEstimate& e) {
+    return e.static_memory_bytes + e.activation_memory_bytes;
+  };
+  // The least-time plan of the stage under a memory target (with one micro-batch of
+  // activations): an exact range is solved with the target as its budget; a longer one re-solves
+  // both templates under budgets that leave room for the other k - K blocks. With p the budget
+  // of one repeated block, the K-block template gets target - (k - K) p and the (K + 1)-block one
+  // p more, so that extrapolating their memory to k blocks lands on the target when each solve
+  // fills its budget. p starts at target / k (as if nothing but blocks held memory) and shrinks
+  // by 0.7, up to 4 tries, while a template does not fit or the extrapolation overflows: a
+  // smaller p leaves more room for what does not repeat (embedding, head, the recompute working
+  // set). Returns the last estimate found (it may overflow; the DP then rejects it).
+  const auto fit = [&](double target, Priced& out) {
+    if (exact) {
+      const std::optional<StageEstimate> t = estimate(target, target);
+      if (t) out.estimate = *t, out.budget_lo = out.budget_hi = target;
+      return t.has_value();
+    }
+    bool found = false;
+    double p_block = target / static_cast<double>(k);
+    for (int attempt = 0; attempt < 4; ++attempt, p_block *= 0.7) {
+      const double lo = target - static_cast<double>(k - K) * p_block;
+      const std::optional<StageEstimate> t = estimate(lo, lo + p_block);
+      if (!t) continue;
+      out.estimate = *t, out.budget_lo = lo, out.budget_hi = lo + p_block;
+      found = true;
+      if (memory(*t) <= target) break;
+    }
+    return found;
+  };
+  Priced p;
+  std::optional<StageEstimate> e = estimate(0, 0);  // budget: the whole device
   if (!e) return std::nullopt;
-  if (capacity > 0 && e->static_memory_bytes + e->activation_memory_bytes > capacity) {
-    e = estimate(capacity / static_cast<double>(std::max<std::int64_t>(k, 1)));
-    if (!e) return std::nullopt;
+  p.estimate = *e;
+  bool chosen = false;
+  // Under 1F1B a stage holds min(B, stages from it to the end) micro-batches of activations;
+  // every later stage has a layer and a device, which bounds that count.
+  const std::int64_t later_stages =
+      std::min(L + 2 - c.layer_end, cluster_.total_devices() - c.submesh.size());
+  const double in_flight = static_cast<double>(
+      std::min<std::int64_t>(global_batch_ / c.micro_batch_size, later_stages + 1));
+  const bool tight = e->static_memory_bytes + in_flight * e->activation_memory_bytes > capacity;
+  for (double share : kLeanShares) {
+    // The least-time plan takes most of the device, leaving too little room for the micro-batches
+    // the pipeline may keep in flight (the DP's memory test, which this ILP cannot see). Prefer
+    // the leanest plan within a share of the device that is at most kLeanSlack slower.
+    if (capacity <= 0 || !tight || memory(*e) <= share * capacity) break;
+    Priced lean;
+    if (fit(share * capacity, lean) && memory(lean.estimate) <= share * capacity &&
+        lean.estimate.time_per_microbatch_s <= (1 + kLeanSlack) * e->time_per_microbatch_s) {
+      p = lean;
+      chosen = true;
+      break;
+    }
   }
+  if (!chosen && !exact && capacity > 0 && memory(*e) > capacity) {
+    if (!fit(capacity, p)) return std::nullopt;
+  }
+  e = p.estimate;
   if (!head) {  // boundary activation forward + its gradient back
     const double bytes = static_cast<double>(c.micro_batch_size * model_.seq_len * model_.hidden) *
                          static_cast<double>(dtype_size_bytes(model_.dtype));
@@ -137,7 +199,14 @@ std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidat
         bytes / static_cast<double>(whole_hosts ? c.submesh.hosts : c.submesh.size());
     e->time_per_microbatch_s += 2 * collective_time_s(Collective::kP2P, per_sender, 2, link);
   }
-  return e;
+  p.estimate = *e;
+  return p;
+}
+
+std::optional<StageEstimate> IntraStageCostModel::operator()(const StageCandidate& c) {
+  const std::optional<Priced> p = price(c);
+  if (!p) return std::nullopt;
+  return p->estimate;
 }
 
 std::string IntraStageCostModel::describe(const StageCandidate& c) {
@@ -146,26 +215,18 @@ std::string IntraStageCostModel::describe(const StageCandidate& c) {
 }
 
 std::optional<IntraStageCostModel::Piece> IntraStageCostModel::piece(const StageCandidate& c) {
-  if (!(*this)(c)) return std::nullopt;
+  // The solves that priced the candidate: price() decides whether the memory-budgeted ones did.
+  const std::optional<Priced> priced = price(c);
+  if (!priced) return std::nullopt;
   const std::int64_t L = model_.layers;
   const bool embed = c.layer_begin == 0, head = c.layer_end == L + 2;
   const std::int64_t k = std::max<std::int64_t>(
       0, std::min(c.layer_end, L + 1) - std::max<std::int64_t>(c.layer_begin, 1));
   const std::int64_t blocks = std::min(k, max_whole_blocks_ + 1);
-  IntraResult r = solve_range(embed, blocks, head, c, 0);
-  const double capacity =
-      base_.memory_budget_bytes > 0
-          ? base_.memory_budget_bytes
-          : cluster_.groups[static_cast<std::size_t>(c.group)].device.memory_bytes;
-  const double scale = static_cast<double>(std::max<std::int64_t>(k, 1)) /
-                       static_cast<double>(std::max<std::int64_t>(blocks, 1));
-  double per_block = 0;  // memory budget per block; 0: the device's
-  if (capacity > 0 && k > blocks &&
-      scale * (r.static_memory_bytes + r.activation_memory_bytes) > capacity) {
-    per_block = capacity / static_cast<double>(std::max<std::int64_t>(k, 1));
-    r = solve_range(embed, blocks, head, c,
-                    per_block * static_cast<double>(std::max<std::int64_t>(blocks, 1)));
-  }
+  // The budgets price() solved under: budget_lo for the exact range or the K-block template,
+  // budget_hi for the (K + 1)-block one (0: the device's capacity).
+  const IntraResult r =
+      solve_range(embed, blocks, head, c, k > blocks ? priced->budget_hi : priced->budget_lo);
   Piece p;
   p.result = r;
   p.graph = &template_graph(c.micro_batch_size, std::max<std::int64_t>(blocks, 1));
@@ -173,8 +234,7 @@ std::optional<IntraStageCostModel::Piece> IntraStageCostModel::piece(const Stage
   p.stage_blocks = k;
   p.bytes_per_iteration = r.bytes_per_iteration;
   if (k > blocks) {  // extrapolated: blocks == K + 1
-    const IntraResult a =
-        solve_range(embed, blocks - 1, head, c, per_block * static_cast<double>(blocks - 1));
+    const IntraResult a = solve_range(embed, blocks - 1, head, c, priced->budget_lo);
     const double x = static_cast<double>(k - (blocks - 1));
     std::set<std::string> names;
     for (const auto& kv : a.bytes_per_iteration) names.insert(kv.first);

@@ -31,8 +31,12 @@ namespace strata::solver {
 // of a range is periodic in its middle blocks (every block planned alike: data parallel,
 // Megatron, ...); the test checks a case. (Summing blocks solved alone is not: a block alone
 // takes its input in any layout for free, and the sum undercuts the whole range by 2-40% on
-// small GPTs.) Memory: when the (extrapolated) stage exceeds the device with one micro-batch of
-// activations, the exact ranges are re-solved with budget capacity x K' / k (K' their blocks).
+// small GPTs.) Memory: when the extrapolated stage exceeds the device with one micro-batch of
+// activations, the two templates are re-solved under memory budgets capacity - (k - K') p (K'
+// their blocks, p a per-block share, shrunk until the extrapolation fits; see price()). The
+// ILP's memory row sees one micro-batch of activations while 1F1B keeps up to one per later
+// stage in flight, so a least-time plan that takes more than half the device is re-solved
+// within 1/2, 3/4, 9/10 of it and the first such plan at most 2% slower is kept instead.
 // Sending the boundary activation [b, S, H] forward and its gradient back (2 p2p transfers per
 // micro-batch) is added to every stage but the last: over the inter-host link when the
 // sub-mesh fills whole hosts (the next stage is then on another host), else over the
@@ -83,6 +87,17 @@ class IntraStageCostModel {
                           const StageCandidate& candidate, double budget_bytes);
 
  private:
+  // A candidate's estimate (boundary transfer included) and the memory budgets its solves ran
+  // under: budget_lo for the exact range or the K-block template, budget_hi for the
+  // (K + 1)-block one; 0 is the device's capacity, > 0 when the unconstrained extrapolation
+  // overflows the device. operator() and piece() both go through it, so a plan's ops come from
+  // the very solves that priced its stages.
+  struct Priced {
+    StageEstimate estimate;
+    double budget_lo = 0, budget_hi = 0;
+  };
+  std::optional<Priced> price(const StageCandidate& candidate);
+
   const TrainingGraph& template_graph(std::int64_t micro_batch_size, std::int64_t blocks);
 
   GptConfig model_;

@@ -25,11 +25,17 @@ bool is_16bit(const std::string& dtype) { return dtype == "bf16" || dtype == "f1
 //       a copy and its gradient, 2e per element, in the first reader's input layout.
 //  (m3) a forward output read by a backward op of the stage: stored for the backward pass (a
 //       tensor only the next stage's backward reads is stored there, by m4), in the layout
-//       its producer makes it (one micro-batch). With recomputation it is not kept between
-//       forward and backward but exists once while the stage recomputes: static, not activation.
+//       its producer makes it (one micro-batch). With recomputation (per layer, as Megatron's
+//       activation checkpointing and Alpa's remat of each layer): backward recomputes one layer
+//       at a time from its stored input, so only one layer's forward outputs exist at once:
+//       the m3 terms of the layer with the most such bytes (unsharded; ties to the lowest
+//       layer), static, not activation; other layers' m3 terms are not counted.
 //  (m4) a stage input (activation from the previous stage, dataset tokens and targets) read by
 //       a backward op of the stage, or by any op when recomputing: stored per micro-batch, in the
 //       layout of its first reader in the stage.
+//  (m5) with recomputation, each layer's input checkpoint: a forward output read by a forward
+//       op of a later layer of the stage (GPT's residual stream between blocks), stored per
+//       micro-batch in the layout its producer makes it.
 void add_memory_terms(StageModel& m, bool recompute, bool keep_gathered_params) {
   const Graph& g = *m.graph;
   const bool half = is_16bit(m.dtype);
@@ -55,6 +61,36 @@ void add_memory_terms(StageModel& m, bool recompute, bool keep_gathered_params) 
     return false;
   };
 
+  // The layer whose forward outputs are the recompute working set (m3 with recomputation).
+  const auto stored_for_backward = [&](TensorId t) { return read_by_backward(t, true); };
+  int working_layer = -1;
+  if (recompute) {
+    std::map<int, double> bytes_of_layer;
+    for (const StageOp& sop : m.ops) {
+      const Op& op = g.ops[static_cast<std::size_t>(sop.op)];
+      if (op.phase != OpPhase::kForward) continue;
+      for (TensorId t : op.outputs) {
+        if (!stored_for_backward(t)) continue;
+        const Tensor& tensor = g.tensor(t);
+        bytes_of_layer[op.layer] += static_cast<double>(num_elements(tensor.shape)) *
+                                    static_cast<double>(dtype_size_bytes(tensor.dtype));
+      }
+    }
+    double most = -1;
+    for (const auto& [layer, bytes] : bytes_of_layer) {
+      if (bytes > most) most = bytes, working_layer = layer;
+    }
+  }
+  const auto read_by_later_forward = [&](TensorId t, int layer) {
+    const auto it = readers.find(t);
+    if (it == readers.end()) return false;
+    for (OpId o : it->second) {
+      const Op& r = g.ops[static_cast<std::size_t>(o)];
+      if (r.phase == OpPhase::kForward && r.layer > layer && m.index_of.count(o)) return true;
+    }
+    return false;
+  };
+
   std::map<TensorId, bool> seen_input;  // (m2), (m4): first reader only
   for (std::size_t i = 0; i < m.ops.size(); ++i) {
     const auto si = static_cast<StageOpIdx>(i);
@@ -72,10 +108,14 @@ void add_memory_terms(StageModel& m, bool recompute, bool keep_gathered_params) 
       continue;
     }
     if (op.phase != OpPhase::kForward) continue;
-    for (std::size_t j = 0; j < op.outputs.size(); ++j) {  // (m3)
+    for (std::size_t j = 0; j < op.outputs.size(); ++j) {
       const TensorId t = op.outputs[j];
-      if (!read_by_backward(t, true)) continue;
       const double e = static_cast<double>(dtype_size_bytes(g.tensor(t).dtype));
+      if (recompute && read_by_later_forward(t, op.layer)) {  // (m5)
+        m.memory.push_back({si, true, static_cast<int>(j), t, e, true});
+      }
+      if (!stored_for_backward(t)) continue;  // (m3)
+      if (recompute && op.layer != working_layer) continue;
       m.memory.push_back({si, true, static_cast<int>(j), t, e, !recompute});
     }
     for (std::size_t k = 0; k < op.inputs.size(); ++k) {

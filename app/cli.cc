@@ -3,9 +3,8 @@
 // through MPI_Abort when several ranks run so no rank is left waiting in a collective.
 #include "app/cli.h"
 
-#include <malloc.h>
-
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>

@@ -12,14 +12,12 @@
 namespace strata::solver {
 namespace {
 
-// A stage whose least-time plan takes more than a share of the device is re-solved within it,
-// shares in this order, and the first leaner plan at most kLeanSlack slower per micro-batch is
-// kept (see price()).
-constexpr double kLeanShares[] = {0.5, 0.75, 0.9};
-constexpr double kLeanSlack = 0.02;
-
 bool solved(const IntraResult& r) {
   return r.status == SolveStatus::kOptimal || r.status == SolveStatus::kFeasible;
+}
+
+StageEstimate estimate_of(const IntraResult& r) {
+  return {r.time_per_microbatch_s, r.tail_s, r.static_memory_bytes, r.activation_memory_bytes};
 }
 
 }  // namespace
@@ -57,31 +55,60 @@ const TrainingGraph& IntraStageCostModel::template_graph(std::int64_t micro_batc
   return it->second;
 }
 
-IntraResult IntraStageCostModel::solve_range(bool embedding, std::int64_t blocks, bool head,
-                                             const StageCandidate& c, double budget_bytes) {
-  const Key key{
-      embedding,         blocks,    head,      c.micro_batch_size, c.group,     c.submesh.hosts,
-      c.submesh.devices, c.mesh.d0, c.mesh.d1, c.recompute,        budget_bytes};
-  const auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second;
+IntraStageCostModel::RangeKey IntraStageCostModel::range_key(bool embedding, std::int64_t blocks,
+                                                             bool head,
+                                                             const StageCandidate& c) const {
+  return {embedding,         blocks,    head,      c.micro_batch_size, c.group, c.submesh.hosts,
+          c.submesh.devices, c.mesh.d0, c.mesh.d1, c.recompute};
+}
+
+const IntraStage& IntraStageCostModel::stage(const RangeKey& key, const StageCandidate& c) {
+  auto it = stages_.find(key);
+  if (it != stages_.end()) return it->second;
+  const auto& [embedding, blocks, head, mbs, group, hosts, devices, d0, d1, recompute] = key;
   StagePlacement placement;
-  placement.group = c.group;
-  placement.hosts = c.submesh.hosts;
-  placement.devices = c.submesh.devices;
-  placement.mesh = MeshShape{c.mesh.d0, c.mesh.d1};
+  placement.group = group;
+  placement.hosts = hosts;
+  placement.devices = devices;
+  placement.mesh = MeshShape{d0, d1};
   IntraOptions options = base_;
   options.micro_batches = global_batch_ / c.micro_batch_size;
-  options.recompute = c.recompute;
-  options.memory_budget_bytes = budget_bytes;
+  options.recompute = recompute;
   // Template of max(blocks, 1) blocks: layers 0 embedding, 1..n blocks, n+1 head.
   const std::int64_t n = std::max<std::int64_t>(blocks, 1);
   const std::int64_t begin = embedding ? 0 : (blocks == 0 ? n + 1 : 1);
   const std::int64_t end = head ? n + 2 : (blocks == 0 ? 1 : n + 1);
-  IntraResult r = solve_intra_op(template_graph(c.micro_batch_size, n), begin, end, cluster_,
-                                 placement, options);
+  IntraStage built(template_graph(mbs, n), begin, end, cluster_, placement, options);
+  return stages_.emplace(key, std::move(built)).first->second;
+}
+
+double IntraStageCostModel::least_memory(bool embedding, std::int64_t blocks, bool head,
+                                         const StageCandidate& c) {
+  return stage(range_key(embedding, blocks, head, c), c).least_memory_bytes();
+}
+
+IntraResult IntraStageCostModel::solve_template(bool embedding, std::int64_t blocks, bool head,
+                                                const StageCandidate& c, double lambda) {
+  const RangeKey key = range_key(embedding, blocks, head, c);
+  const auto it = results_.find({key, lambda});
+  if (it != results_.end()) return it->second;
+  IntraResult r = stage(key, c).solve_weighted(lambda);
   ++ilp_solves_;
-  cache_.emplace(key, r);
+  results_.emplace(std::make_pair(key, lambda), r);
   return r;
+}
+
+const std::vector<IntraResult>& IntraStageCostModel::frontier(bool embedding, std::int64_t blocks,
+                                                              bool head, const StageCandidate& c) {
+  const RangeKey key = range_key(embedding, blocks, head, c);
+  auto it = frontiers_.find(key);
+  if (it != frontiers_.end()) return it->second;
+  std::vector<IntraResult> f = stage(key, c).frontier(kMaxVariants);
+  // ~2 weighted solves per vertex (memory_frontier); the first repeats solve_template's lambda 0.
+  ilp_solves_ += std::max<std::int64_t>(0, 2 * static_cast<std::int64_t>(f.size()) - 2);
+  for (const IntraResult& r : f)
+    results_.emplace(std::make_pair(key, r.memory_weight_s_per_byte), r);
+  return frontiers_.emplace(key, std::move(f)).first->second;
 }
 
 std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const StageCandidate& c) {
@@ -92,8 +119,16 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
   if (c.group < 0 || c.group >= static_cast<std::int64_t>(cluster_.groups.size())) {
     return std::nullopt;
   }
+  // Alpa's force_batch_dim_to_mesh_dim (IntraOptions::force_batch_axis0) needs the batch to
+  // divide over axis 0 of a 2-D mesh; where it does not, the ops would fall back to every
+  // strategy (an ILP ~50x larger for a plan Alpa cannot express): not a candidate.
+  if (base_.force_batch_axis0 && base_.restrict_to.empty() && c.mesh.d0 > 1 && c.mesh.d1 > 1 &&
+      c.micro_batch_size % c.mesh.d0 != 0) {
+    return std::nullopt;
+  }
   const std::int64_t L = model_.layers;
-  if (c.layer_begin < 0 || c.layer_end > L + 2 || c.layer_begin >= c.layer_end) {
+  if (c.layer_begin < 0 || c.layer_end > L + 2 || c.layer_begin >= c.layer_end || c.variant < 0 ||
+      c.variant >= kMaxVariants) {
     return std::nullopt;
   }
   const bool embed = c.layer_begin == 0, head = c.layer_end == L + 2;
@@ -104,92 +139,59 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
       base_.memory_budget_bytes > 0 ? base_.memory_budget_bytes : group.device.memory_bytes;
   const std::int64_t K = max_whole_blocks_;
   const bool exact = k <= K + 1;
-  // Budget 0: the device's capacity (solve_range). lo prices the K-block template (or the exact
-  // range), hi the (K + 1)-block one.
-  const auto estimate = [&](double lo, double hi) -> std::optional<StageEstimate> {
-    StageEstimate e;
+  // The solves at weight lambda: the exact range (lo), or the two templates (lo, hi).
+  const auto estimate = [&](double lambda, Priced& out) {
     if (exact) {
-      const IntraResult r = solve_range(embed, k, head, c, lo);
-      if (!solved(r)) return std::nullopt;
-      e = {r.time_per_microbatch_s, r.tail_s, r.static_memory_bytes, r.activation_memory_bytes};
-      return e;
+      out.lo = solve_template(embed, k, head, c, lambda);
+      if (!solved(out.lo)) return false;
+      out.estimate = estimate_of(out.lo);
+      return true;
     }
-    const IntraResult a = solve_range(embed, K, head, c, lo);
-    const IntraResult b = solve_range(embed, K + 1, head, c, hi);
-    if (!solved(a) || !solved(b)) return std::nullopt;
+    out.lo = solve_template(embed, K, head, c, lambda);
+    out.hi = solve_template(embed, K + 1, head, c, lambda);
+    if (!solved(out.lo) || !solved(out.hi)) return false;
+    const StageEstimate a = estimate_of(out.lo), b = estimate_of(out.hi);
     const double x = static_cast<double>(k - K);
     const auto lin = [x](double ya, double yb) { return ya + x * (yb - ya); };
+    StageEstimate& e = out.estimate;
     e.time_per_microbatch_s = lin(a.time_per_microbatch_s, b.time_per_microbatch_s);
     e.tail_s = lin(a.tail_s, b.tail_s);
     e.static_memory_bytes = lin(a.static_memory_bytes, b.static_memory_bytes);
     e.activation_memory_bytes = lin(a.activation_memory_bytes, b.activation_memory_bytes);
-    // Two solves that disagree (a memory budget pushing the (K + 1)-block one to a plan cheaper
-    // than the K-block one's) extrapolate below zero: no estimate rather than a negative one.
-    if (e.time_per_microbatch_s < 0 || e.tail_s < 0 || e.static_memory_bytes < 0 ||
-        e.activation_memory_bytes < 0) {
+    // Two templates planned differently at one weight can extrapolate below zero: no estimate
+    // rather than a negative one.
+    return e.time_per_microbatch_s >= 0 && e.tail_s >= 0 && e.static_memory_bytes >= 0 &&
+           e.activation_memory_bytes >= 0;
+  };
+  // No plan of the stage fits one micro-batch: every node at its leanest strategy overflows the
+  // device (extrapolated as the cost is). Invalid, without a solve.
+  const double least =
+      exact ? least_memory(embed, k, head, c)
+            : least_memory(embed, K, head, c) +
+                  static_cast<double>(k - K) *
+                      (least_memory(embed, K + 1, head, c) - least_memory(embed, K, head, c));
+  if (capacity > 0 && least > capacity) return std::nullopt;
+  Priced p;
+  if (!estimate(0, p)) return std::nullopt;
+  if (c.variant > 0) {
+    // Leaner variants only where the fastest plan could fail the DP's memory test: under 1F1B a
+    // stage holds min(B, stages from it to the end) micro-batches of activations, and every later
+    // stage has a layer and a device.
+    const std::int64_t later_stages =
+        std::min(L + 2 - c.layer_end, cluster_.total_devices() - c.submesh.size());
+    const double in_flight = static_cast<double>(
+        std::min<std::int64_t>(global_batch_ / c.micro_batch_size, later_stages + 1));
+    if (capacity <= 0 ||
+        p.estimate.static_memory_bytes + in_flight * p.estimate.activation_memory_bytes <=
+            capacity) {
       return std::nullopt;
     }
-    return e;
-  };
-  const auto memory = [](const StageEstimate& e) {
-    return e.static_memory_bytes + e.activation_memory_bytes;
-  };
-  // The least-time plan of the stage under a memory target (with one micro-batch of
-  // activations): an exact range is solved with the target as its budget; a longer one re-solves
-  // both templates under budgets that leave room for the other k - K blocks. With p the budget
-  // of one repeated block, the K-block template gets target - (k - K) p and the (K + 1)-block one
-  // p more, so that extrapolating their memory to k blocks lands on the target when each solve
-  // fills its budget. p starts at target / k (as if nothing but blocks held memory) and shrinks
-  // by 0.7, up to 4 tries, while a template does not fit or the extrapolation overflows: a
-  // smaller p leaves more room for what does not repeat (embedding, head, the recompute working
-  // set). Returns the last estimate found (it may overflow; the DP then rejects it).
-  const auto fit = [&](double target, Priced& out) {
-    if (exact) {
-      const std::optional<StageEstimate> t = estimate(target, target);
-      if (t) out.estimate = *t, out.budget_lo = out.budget_hi = target;
-      return t.has_value();
-    }
-    bool found = false;
-    double p_block = target / static_cast<double>(k);
-    for (int attempt = 0; attempt < 4; ++attempt, p_block *= 0.7) {
-      const double lo = target - static_cast<double>(k - K) * p_block;
-      const std::optional<StageEstimate> t = estimate(lo, lo + p_block);
-      if (!t) continue;
-      out.estimate = *t, out.budget_lo = lo, out.budget_hi = lo + p_block;
-      found = true;
-      if (memory(*t) <= target) break;
-    }
-    return found;
-  };
-  Priced p;
-  std::optional<StageEstimate> e = estimate(0, 0);  // budget: the whole device
-  if (!e) return std::nullopt;
-  p.estimate = *e;
-  bool chosen = false;
-  // Under 1F1B a stage holds min(B, stages from it to the end) micro-batches of activations;
-  // every later stage has a layer and a device, which bounds that count.
-  const std::int64_t later_stages =
-      std::min(L + 2 - c.layer_end, cluster_.total_devices() - c.submesh.size());
-  const double in_flight = static_cast<double>(
-      std::min<std::int64_t>(global_batch_ / c.micro_batch_size, later_stages + 1));
-  const bool tight = e->static_memory_bytes + in_flight * e->activation_memory_bytes > capacity;
-  for (double share : kLeanShares) {
-    // The least-time plan takes most of the device, leaving too little room for the micro-batches
-    // the pipeline may keep in flight (the DP's memory test, which this ILP cannot see). Prefer
-    // the leanest plan within a share of the device that is at most kLeanSlack slower.
-    if (capacity <= 0 || !tight || memory(*e) <= share * capacity) break;
-    Priced lean;
-    if (fit(share * capacity, lean) && memory(lean.estimate) <= share * capacity &&
-        lean.estimate.time_per_microbatch_s <= (1 + kLeanSlack) * e->time_per_microbatch_s) {
-      p = lean;
-      chosen = true;
-      break;
+    const std::vector<IntraResult>& f = frontier(embed, exact ? k : K + 1, head, c);
+    if (c.variant >= static_cast<std::int32_t>(f.size())) return std::nullopt;
+    if (!estimate(f[static_cast<std::size_t>(c.variant)].memory_weight_s_per_byte, p)) {
+      return std::nullopt;
     }
   }
-  if (!chosen && !exact && capacity > 0 && memory(*e) > capacity) {
-    if (!fit(capacity, p)) return std::nullopt;
-  }
-  e = p.estimate;
   if (!head) {  // boundary activation forward + its gradient back
     const double bytes = static_cast<double>(c.micro_batch_size * model_.seq_len * model_.hidden) *
                          static_cast<double>(dtype_size_bytes(model_.dtype));
@@ -197,9 +199,9 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
     const LinkSpec& link = whole_hosts ? cluster_.inter_host : group.intra_host;
     const double per_sender =
         bytes / static_cast<double>(whole_hosts ? c.submesh.hosts : c.submesh.size());
-    e->time_per_microbatch_s += 2 * collective_time_s(Collective::kP2P, per_sender, 2, link);
+    p.estimate.time_per_microbatch_s +=
+        2 * collective_time_s(Collective::kP2P, per_sender, 2, link);
   }
-  p.estimate = *e;
   return p;
 }
 
@@ -215,37 +217,32 @@ std::string IntraStageCostModel::describe(const StageCandidate& c) {
 }
 
 std::optional<IntraStageCostModel::Piece> IntraStageCostModel::piece(const StageCandidate& c) {
-  // The solves that priced the candidate: price() decides whether the memory-budgeted ones did.
-  const std::optional<Priced> priced = price(c);
+  const std::optional<Priced> priced = price(c);  // the solves that priced the candidate
   if (!priced) return std::nullopt;
   const std::int64_t L = model_.layers;
-  const bool embed = c.layer_begin == 0, head = c.layer_end == L + 2;
   const std::int64_t k = std::max<std::int64_t>(
       0, std::min(c.layer_end, L + 1) - std::max<std::int64_t>(c.layer_begin, 1));
   const std::int64_t blocks = std::min(k, max_whole_blocks_ + 1);
-  // The budgets price() solved under: budget_lo for the exact range or the K-block template,
-  // budget_hi for the (K + 1)-block one (0: the device's capacity).
-  const IntraResult r =
-      solve_range(embed, blocks, head, c, k > blocks ? priced->budget_hi : priced->budget_lo);
+  const bool extrapolated = k > blocks;  // then blocks == K + 1
   Piece p;
-  p.result = r;
+  p.result = extrapolated ? priced->hi : priced->lo;
   p.graph = &template_graph(c.micro_batch_size, std::max<std::int64_t>(blocks, 1));
   p.blocks = blocks;
   p.stage_blocks = k;
-  p.bytes_per_iteration = r.bytes_per_iteration;
-  if (k > blocks) {  // extrapolated: blocks == K + 1
-    const IntraResult a = solve_range(embed, blocks - 1, head, c, priced->budget_lo);
+  p.bytes_per_iteration = p.result.bytes_per_iteration;
+  if (extrapolated) {
+    const IntraResult& a = priced->lo;
     const double x = static_cast<double>(k - (blocks - 1));
     std::set<std::string> names;
     for (const auto& kv : a.bytes_per_iteration) names.insert(kv.first);
-    for (const auto& kv : r.bytes_per_iteration) names.insert(kv.first);
+    for (const auto& kv : p.result.bytes_per_iteration) names.insert(kv.first);
     p.bytes_per_iteration.clear();
     for (const std::string& n : names) {
       const auto at = [&n](const std::map<std::string, double>& m) {
         const auto it = m.find(n);
         return it == m.end() ? 0.0 : it->second;
       };
-      const double ya = at(a.bytes_per_iteration), yb = at(r.bytes_per_iteration);
+      const double ya = at(a.bytes_per_iteration), yb = at(p.result.bytes_per_iteration);
       p.bytes_per_iteration[n] = std::max(0.0, ya + x * (yb - ya));
     }
   }

@@ -22,21 +22,27 @@ namespace strata::solver {
 
 // How a stage of layers [b, e) of GPT (0 embedding, 1..L blocks, L+1 head) is priced. Its cost
 // depends only on (embedding in it, k = blocks in it, head in it, micro-batch size, placement,
-// logical mesh, recomputation), the key of the cache. For k <= max_whole_blocks + 1 the whole
-// range is one intra-op ILP (exact), on a template GPT of k blocks. Longer ranges extrapolate
-// from the two largest exact ones, K = max_whole_blocks:
+// logical mesh, recomputation, variant), the key of the cache. For k <= max_whole_blocks + 1 the
+// whole range is one intra-op ILP (exact), on a template GPT of k blocks. Longer ranges
+// extrapolate from the two largest exact ones, K = max_whole_blocks:
 //   t(k) = t(K) + (k - K) (t(K + 1) - t(K))       (time, tail, static and activation memory)
 // The marginal block t(K+1) - t(K) is priced inside a whole-range ILP, seams (the residual
 // stream and its gradient between blocks) included, so this is exact whenever the optimal plan
 // of a range is periodic in its middle blocks (every block planned alike: data parallel,
 // Megatron, ...); the test checks a case. (Summing blocks solved alone is not: a block alone
 // takes its input in any layout for free, and the sum undercuts the whole range by 2-40% on
-// small GPTs.) Memory: when the extrapolated stage exceeds the device with one micro-batch of
-// activations, the two templates are re-solved under memory budgets capacity - (k - K') p (K'
-// their blocks, p a per-block share, shrunk until the extrapolation fits; see price()). The
-// ILP's memory row sees one micro-batch of activations while 1F1B keeps up to one per later
-// stage in flight, so a least-time plan that takes more than half the device is re-solved
-// within 1/2, 3/4, 9/10 of it and the first such plan at most 2% slower is kept instead.
+// small GPTs.)
+//
+// Memory (variants). Variant 0 is the least-time plan (no memory row). When it would not fit
+// with the most micro-batches the stage could ever keep in flight, min(B, later stages + 1),
+// variants 1, 2, ... are the further vertices of the range's memory/time frontier
+// (intra_pass.h IntraStage::frontier: the minimisers of time + lambda x memory, each the exact
+// least-time plan for a budget of its own memory), leaner and slower in turn; an extrapolated
+// range solves both templates at the weight lambda of the (K + 1)-block template's vertex. The
+// stage DP keeps the fastest variant that fits the micro-batches its position holds in flight
+// (its exact per-stage memory test), so no ILP ever carries a memory row here, and the frontier
+// of a template is computed once for every stage length. Plans strictly between two vertices
+// (not on the convex hull) are not offered.
 // Sending the boundary activation [b, S, H] forward and its gradient back (2 p2p transfers per
 // micro-batch) is added to every stage but the last: over the inter-host link when the
 // sub-mesh fills whole hosts (the next stage is then on another host), else over the
@@ -57,11 +63,14 @@ class IntraStageCostModel {
   // A StageCostFn sharing this model (and its cache).
   static StageCostFn as_function(std::shared_ptr<IntraStageCostModel> model);
 
-  std::int64_t ilp_solves() const { return ilp_solves_; }  // distinct ranges solved so far
+  std::int64_t ilp_solves() const {
+    return ilp_solves_;
+  }  // intra-op solves so far (each weight
+     // and frontier vertex counts)
 
   // The intra-op summary ("dp2 x tp4", intra_pass.h) of the range that prices the candidate (the
-  // candidate's own range, or the largest exact one when extrapolated; the memory-budgeted
-  // solve when the unconstrained one does not fit). "" when the candidate is invalid.
+  // candidate's own range, or the (K + 1)-block template when extrapolated). "" when the
+  // candidate is invalid.
   std::string describe(const StageCandidate& candidate);
 
   // What describe() reads, for filling a plan's stage. `result` is the solve describe() reports,
@@ -81,22 +90,33 @@ class IntraStageCostModel {
   };
   std::optional<Piece> piece(const StageCandidate& candidate);
 
-  // The exact intra-op solve of a range (embedding?, `blocks` blocks, head?) for the candidate's
-  // micro-batch size, placement, mesh and recomputation (cached); budget 0 = the device's.
-  IntraResult solve_range(bool embedding, std::int64_t blocks, bool head,
-                          const StageCandidate& candidate, double budget_bytes);
+  // The intra-op solve of a range (embedding?, `blocks` blocks, head?) for the candidate's
+  // micro-batch size, placement, mesh and recomputation, minimising time + lambda x memory
+  // (lambda 0: the least-time plan; cached).
+  IntraResult solve_template(bool embedding, std::int64_t blocks, bool head,
+                             const StageCandidate& candidate, double lambda_s_per_byte);
+
+  // Most variants a candidate can have (the stage DP's StageDpOptions::max_variants).
+  static constexpr int kMaxVariants = 6;
 
  private:
-  // A candidate's estimate (boundary transfer included) and the memory budgets its solves ran
-  // under: budget_lo for the exact range or the K-block template, budget_hi for the
-  // (K + 1)-block one; 0 is the device's capacity, > 0 when the unconstrained extrapolation
-  // overflows the device. operator() and piece() both go through it, so a plan's ops come from
-  // the very solves that priced its stages.
+  // The solves that price a candidate: `lo` the exact range or the K-block template, `hi` the
+  // (K + 1)-block one when extrapolated. operator() and piece() both go through it, so a plan's
+  // ops come from the very solves that priced its stages.
   struct Priced {
     StageEstimate estimate;
-    double budget_lo = 0, budget_hi = 0;
+    IntraResult lo, hi;
   };
   std::optional<Priced> price(const StageCandidate& candidate);
+
+  // (embedding, blocks, head, mbs, group, hosts, devices, d0, d1, recompute)
+  using RangeKey = std::tuple<bool, std::int64_t, bool, std::int64_t, std::int64_t, std::int64_t,
+                              std::int64_t, std::int64_t, std::int64_t, bool>;
+  RangeKey range_key(bool embedding, std::int64_t blocks, bool head, const StageCandidate& c) const;
+  const IntraStage& stage(const RangeKey& key, const StageCandidate& c);
+  double least_memory(bool embedding, std::int64_t blocks, bool head, const StageCandidate& c);
+  const std::vector<IntraResult>& frontier(bool embedding, std::int64_t blocks, bool head,
+                                           const StageCandidate& c);
 
   const TrainingGraph& template_graph(std::int64_t micro_batch_size, std::int64_t blocks);
 
@@ -108,10 +128,9 @@ class IntraStageCostModel {
   std::int64_t max_whole_blocks_ = 1;
   // per (micro-batch size, blocks): the training graph of a GPT with that many blocks
   std::map<std::pair<std::int64_t, std::int64_t>, TrainingGraph> templates_;
-  // (embedding, blocks, head, mbs, group, hosts, devices, d0, d1, recompute, budget) -> result
-  using Key = std::tuple<bool, std::int64_t, bool, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, std::int64_t, std::int64_t, bool, double>;
-  std::map<Key, IntraResult> cache_;
+  std::map<RangeKey, IntraStage> stages_;                       // built ILPs
+  std::map<std::pair<RangeKey, double>, IntraResult> results_;  // (range, lambda) -> solve
+  std::map<RangeKey, std::vector<IntraResult>> frontiers_;
   std::int64_t ilp_solves_ = 0;
 };
 

@@ -36,6 +36,7 @@ struct Option {
   StageEstimate estimate;
   LogicalMesh mesh;
   bool recompute = false;
+  std::int32_t variant = 0;
   std::int32_t order = 0;  // enumeration order within its key (last tie-breaker)
   std::int64_t max_q = 0;  // fits with q stages from it to the end iff q <= max_q
   double time() const { return estimate.time_per_microbatch_s; }
@@ -138,13 +139,16 @@ void build_problem(const StageDpOptions& o, const StageCostFn& cost, std::int64_
         const double capacity = o.groups[shape.group].memory_bytes_per_device;
         std::int32_t order = 0;
         for (const LogicalMesh& mesh : meshes[s]) {
-          for (int r = 0; r < (o.allow_recompute ? 2 : 1); ++r, ++order) {
-            StageCandidate c{i, k, shape.group, shape.submesh, mesh, r == 1, p.micro_batch_size};
-            std::optional<StageEstimate> e = cost(c);
-            ++evaluations;
-            if (!e) continue;
-            detail::check_estimate(*e, c);
-            p.options.push_back({*e, mesh, r == 1, order, max_stages_to_end(p, *e, capacity)});
+          for (int r = 0; r < (o.allow_recompute ? 2 : 1); ++r) {
+            for (std::int32_t v = 0; v < std::max(1, o.max_variants); ++v, ++order) {
+              StageCandidate c{i,    k,      shape.group,        shape.submesh,
+                               mesh, r == 1, p.micro_batch_size, v};
+              std::optional<StageEstimate> e = cost(c);
+              ++evaluations;
+              if (!e) break;
+              detail::check_estimate(*e, c);
+              p.options.push_back({*e, mesh, r == 1, v, order, max_stages_to_end(p, *e, capacity)});
+            }
           }
         }
         // Within a key: less time, then less tail, then less memory, then enumeration order.
@@ -413,7 +417,7 @@ StagePlan path_to_plan(const Problem& p, const std::vector<PathStage>& path) {
     const Option& op = p.options[ps.option];
     const ShapeRef& shape = p.shapes[ps.shape];
     plan.stages.push_back({ps.layer_begin, ps.layer_end, shape.group, shape.submesh, op.mesh,
-                           op.recompute, p.micro_batch_size});
+                           op.recompute, p.micro_batch_size, op.variant});
     plan.estimates.push_back(op.estimate);
   }
   return plan;

@@ -39,6 +39,9 @@ struct StageCandidate {
   LogicalMesh mesh;
   bool recompute = false;
   std::int64_t micro_batch_size = 1;
+  // A memory/time trade-off offered by the cost function: 0 its fastest plan, 1, 2, ... leaner
+  // and slower ones (StageDpOptions::max_variants; stage_cost.h for the intra-op cost model).
+  std::int32_t variant = 0;
 };
 
 // What a stage costs, from the intra-op pass (or a fake table in tests). Times are per device.
@@ -61,6 +64,9 @@ struct StageDpOptions {
   std::string schedule = "1f1b";   // "1f1b" or "gpipe": in-flight activations per stage
   bool allow_recompute = true;     // search recompute per stage
   std::int64_t max_stages = 0;     // 0: no limit besides layers and devices
+  // Variants asked per (layers, sub-mesh, logical mesh, recompute): 0 .. max_variants - 1, until
+  // the cost function returns nullopt for one (variant 0's nullopt: the candidate is invalid).
+  std::int32_t max_variants = 1;
   // Sub-mesh shapes per group: (1, 1), (1, 2), (1, 4), ... (1, M) and (n, M) for n = 2..hosts,
   // plus (1, M) when M is not a power of two. Logical meshes: every factorisation d0 x d1.
   // Sub-host sizes (1, m) are the powers of two that divide M (then M itself): a divisibility

@@ -22,7 +22,7 @@ struct Search {
   std::int64_t* evaluations;
   // The cost cache for this micro-batch size, keyed by every field of the candidate.
   using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, std::int64_t, bool>;
+                         std::int64_t, std::int64_t, bool, std::int32_t>;
   std::map<Key, std::optional<StageEstimate>> cache;
   std::vector<StageCandidate> stages;
   std::vector<StageEstimate> estimates;
@@ -34,8 +34,8 @@ struct Search {
   std::string over_message;
 
   const std::optional<StageEstimate>& estimate(const StageCandidate& c) {
-    const Key key{c.layer_begin,     c.layer_end, c.group,   c.submesh.hosts,
-                  c.submesh.devices, c.mesh.d0,   c.mesh.d1, c.recompute};
+    const Key key{c.layer_begin, c.layer_end, c.group,     c.submesh.hosts, c.submesh.devices,
+                  c.mesh.d0,     c.mesh.d1,   c.recompute, c.variant};
     auto it = cache.find(key);
     if (it == cache.end()) {
       ++*evaluations;
@@ -88,17 +88,19 @@ struct Search {
           if (s.size() > remaining[g]) continue;
           for (const LogicalMesh& mesh : logical_meshes(s)) {
             for (int r = 0; r < (opt->allow_recompute ? 2 : 1); ++r) {
-              const StageCandidate c{
-                  i, k, static_cast<std::int64_t>(g), s, mesh, r == 1, micro_batch_size};
-              const std::optional<StageEstimate>& e = estimate(c);
-              if (!e) continue;
-              stages.push_back(c);
-              estimates.push_back(*e);
-              remaining[g] -= s.size();
-              extend(k);
-              remaining[g] += s.size();
-              stages.pop_back();
-              estimates.pop_back();
+              for (std::int32_t v = 0; v < std::max(1, opt->max_variants); ++v) {
+                const StageCandidate c{
+                    i, k, static_cast<std::int64_t>(g), s, mesh, r == 1, micro_batch_size, v};
+                const std::optional<StageEstimate>& e = estimate(c);
+                if (!e) break;
+                stages.push_back(c);
+                estimates.push_back(*e);
+                remaining[g] -= s.size();
+                extend(k);
+                remaining[g] += s.size();
+                stages.pop_back();
+                estimates.pop_back();
+              }
             }
           }
         }

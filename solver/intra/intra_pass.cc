@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "solver/intra/ilp_reduce.h"
 #include "solver/intra/intra_model.h"
 
 namespace strata::solver {
@@ -501,328 +502,115 @@ IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t*
   return p;
 }
 
-// Exact reduction before solving: strategy b of node v is removed when another strategy a of v
-// dominates it: c_v[a] <= c_v[b], r_vw[a][q] <= r_vw[b][q] for every edge (v, w) and strategy q
-// of w, and (when the memory row is on) memory_v[a] <= memory_v[b]. Any solution using b stays
-// feasible and no worse with a, so the optimum is unchanged. Among identical strategies the
-// highest index stays (Alpa's tie to R). Repeated until nothing changes (removing strategies of
-// w can make more of v dominated). kept[v] maps the reduced node's strategies to v's.
-IlpProblem prune_dominated(const IlpProblem& full, std::vector<std::vector<StrategyIdx>>* kept) {
-  const std::size_t n = full.nodes.size();
-  kept->assign(n, {});
-  for (std::size_t v = 0; v < n; ++v) {
-    for (std::size_t a = 0; a < full.nodes[v].cost_s.size(); ++a)
-      (*kept)[v].push_back(static_cast<StrategyIdx>(a));
-  }
-  const bool memory_on = !full.liveness.empty();
-  std::vector<std::vector<std::pair<std::size_t, bool>>> incident(n);  // (edge, v is src)
-  for (std::size_t e = 0; e < full.edges.size(); ++e) {
-    incident[static_cast<std::size_t>(full.edges[e].src)].push_back({e, true});
-    incident[static_cast<std::size_t>(full.edges[e].dst)].push_back({e, false});
-  }
-  const auto edge_cost = [&](std::size_t e, bool v_is_src, StrategyIdx a, StrategyIdx q) {
-    const IlpEdge& edge = full.edges[e];
-    const std::size_t cols = full.nodes[static_cast<std::size_t>(edge.dst)].cost_s.size();
-    return v_is_src ? edge.cost_s[static_cast<std::size_t>(a) * cols + static_cast<std::size_t>(q)]
-                    : edge.cost_s[static_cast<std::size_t>(q) * cols + static_cast<std::size_t>(a)];
-  };
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (std::size_t v = 0; v < n; ++v) {
-      std::vector<StrategyIdx>& ks = (*kept)[v];
-      const IlpNode& node = full.nodes[v];
-      // b dominated by a?
-      const auto dominates = [&](StrategyIdx a, StrategyIdx b) {
-        if (node.cost_s[static_cast<std::size_t>(a)] > node.cost_s[static_cast<std::size_t>(b)])
-          return false;
-        if (memory_on && node.memory_bytes[static_cast<std::size_t>(a)] >
-                             node.memory_bytes[static_cast<std::size_t>(b)])
-          return false;
-        for (const auto& [e, is_src] : incident[v]) {
-          const IlpEdge& edge = full.edges[e];
-          const std::size_t w = static_cast<std::size_t>(is_src ? edge.dst : edge.src);
-          for (StrategyIdx q : (*kept)[w]) {
-            if (edge_cost(e, is_src, a, q) > edge_cost(e, is_src, b, q)) return false;
-          }
-        }
-        return true;
-      };
-      std::vector<StrategyIdx> next;
-      for (std::size_t bi = 0; bi < ks.size(); ++bi) {
-        bool removed = false;
-        for (std::size_t ai = 0; ai < ks.size() && !removed; ++ai) {
-          if (ai == bi) continue;
-          // strict domination, or identical with a later index (keeps the highest of equals)
-          if (dominates(ks[ai], ks[bi]) && (!dominates(ks[bi], ks[ai]) || ai > bi)) removed = true;
-        }
-        if (!removed) next.push_back(ks[bi]);
-      }
-      if (next.size() != ks.size()) ks.swap(next), changed = true;
-    }
-  }
-  IlpProblem p;
-  p.liveness = full.liveness;
-  p.memory_budget_bytes = full.memory_budget_bytes;
-  p.nodes.resize(n);
-  for (std::size_t v = 0; v < n; ++v) {
-    for (StrategyIdx a : (*kept)[v]) {
-      p.nodes[v].cost_s.push_back(full.nodes[v].cost_s[static_cast<std::size_t>(a)]);
-      p.nodes[v].memory_bytes.push_back(full.nodes[v].memory_bytes[static_cast<std::size_t>(a)]);
-    }
-  }
-  for (std::size_t e = 0; e < full.edges.size(); ++e) {
-    const IlpEdge& edge = full.edges[e];
-    IlpEdge r{edge.src, edge.dst, {}};
-    for (StrategyIdx a : (*kept)[static_cast<std::size_t>(edge.src)]) {
-      for (StrategyIdx b : (*kept)[static_cast<std::size_t>(edge.dst)])
-        r.cost_s.push_back(edge_cost(e, true, a, b));
-    }
-    p.edges.push_back(std::move(r));
-  }
-  return p;
-}
-
-// Exact variable elimination before the ILP (only without a memory row, which couples every
-// node): a node w with at most two neighbours is removed,
-//   degree 0:        fixed at argmin_q c_w[q];
-//   degree 1 (v):    c_v[a] += min_q (c_w[q] + r_vw[a][q]);
-//   degree 2 (u, v): r_uv[a][b] += min_q (r_uw[a][q] + c_w[q] + r_wv[q][b])  (a new edge if none),
-// lowest index first, until every node left has three or more neighbours. The solver sees the
-// rest; eliminated nodes are then set, in reverse order, to the minimising q given their
-// neighbours' choices (argmin ties to the lowest q). GPT's ILPs are nearly series-parallel, so
-// most nodes go. The optimum and its value are unchanged (dynamic programming over the
-// eliminated variables).
-struct Elimination {
-  NodeIdx w = 0, u = -1, v = -1;
-  std::vector<StrategyIdx> best;  // [a] (degree 1) or [a * |S_v| + b] (degree 2) or [0]
-};
-
-class Eliminator {
- public:
-  explicit Eliminator(const IlpProblem& p) : cost_(p.nodes.size()), adj_(p.nodes.size()) {
-    for (std::size_t v = 0; v < p.nodes.size(); ++v) cost_[v] = p.nodes[v].cost_s;
-    for (const IlpEdge& e : p.edges) add_edge(e.src, e.dst, e.cost_s);
-  }
-
-  // Eliminates and returns the remaining problem; keep[i] = original node of remaining node i.
-  IlpProblem run(std::vector<NodeIdx>* keep) {
-    std::vector<char> alive(cost_.size(), 1);
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (std::size_t w = 0; w < cost_.size(); ++w) {
-        if (!alive[w] || adj_[w].size() > 2) continue;
-        eliminate(static_cast<NodeIdx>(w));
-        alive[w] = 0;
-        changed = true;
-      }
-    }
-    IlpProblem out;
-    std::vector<NodeIdx> index(cost_.size(), -1);
-    for (std::size_t v = 0; v < cost_.size(); ++v) {
-      if (!alive[v]) continue;
-      index[v] = static_cast<NodeIdx>(keep->size());
-      keep->push_back(static_cast<NodeIdx>(v));
-      out.nodes.push_back({cost_[v], std::vector<double>(cost_[v].size(), 0.0)});
-    }
-    for (const auto& [key, m] : edges_) {
-      out.edges.push_back({index[static_cast<std::size_t>(key.first)],
-                           index[static_cast<std::size_t>(key.second)], m});
-    }
-    return out;
-  }
-
-  // Completes `choice` (remaining nodes set) for the eliminated ones.
-  void back_substitute(std::vector<StrategyIdx>* choice) const {
-    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
-      const Elimination& el = *it;
-      StrategyIdx q = el.best[0];
-      if (el.u >= 0 && el.v < 0)
-        q = el.best[static_cast<std::size_t>((*choice)[static_cast<std::size_t>(el.u)])];
-      if (el.v >= 0) {
-        const std::size_t nv = cost_[static_cast<std::size_t>(el.v)].size();
-        q = el.best[static_cast<std::size_t>((*choice)[static_cast<std::size_t>(el.u)]) * nv +
-                    static_cast<std::size_t>((*choice)[static_cast<std::size_t>(el.v)])];
-      }
-      (*choice)[static_cast<std::size_t>(el.w)] = q;
-    }
-  }
-
- private:
-  using Key = std::pair<NodeIdx, NodeIdx>;
-  // r[a][b] with a of x and b of y, whatever the stored orientation.
-  double r(NodeIdx x, NodeIdx y, StrategyIdx a, StrategyIdx b) const {
-    if (x < y)
-      return edges_.at(
-          {x, y})[static_cast<std::size_t>(a) * cost_[static_cast<std::size_t>(y)].size() +
-                  static_cast<std::size_t>(b)];
-    return edges_.at(
-        {y, x})[static_cast<std::size_t>(b) * cost_[static_cast<std::size_t>(x)].size() +
-                static_cast<std::size_t>(a)];
-  }
-  void add_edge(NodeIdx x, NodeIdx y, const std::vector<double>& m) {  // m is [x][y]
-    const std::size_t nx = cost_[static_cast<std::size_t>(x)].size(),
-                      ny = cost_[static_cast<std::size_t>(y)].size();
-    const Key key = x < y ? Key{x, y} : Key{y, x};
-    std::vector<double>& e = edges_[key];
-    e.resize(nx * ny, 0.0);
-    for (std::size_t a = 0; a < nx; ++a) {
-      for (std::size_t b = 0; b < ny; ++b) e[x < y ? a * ny + b : b * nx + a] += m[a * ny + b];
-    }
-    adj_[static_cast<std::size_t>(x)].insert(y);
-    adj_[static_cast<std::size_t>(y)].insert(x);
-  }
-  void drop_edge(NodeIdx x, NodeIdx y) {
-    edges_.erase(x < y ? Key{x, y} : Key{y, x});
-    adj_[static_cast<std::size_t>(x)].erase(y);
-    adj_[static_cast<std::size_t>(y)].erase(x);
-  }
-  void eliminate(NodeIdx w) {
-    const std::vector<double>& cw = cost_[static_cast<std::size_t>(w)];
-    const std::vector<NodeIdx> nb(adj_[static_cast<std::size_t>(w)].begin(),
-                                  adj_[static_cast<std::size_t>(w)].end());
-    Elimination el;
-    el.w = w;
-    if (nb.empty()) {
-      const auto it = std::min_element(cw.begin(), cw.end());
-      constant_s_ += *it;
-      el.best.push_back(static_cast<StrategyIdx>(it - cw.begin()));
-    } else if (nb.size() == 1) {
-      const NodeIdx v = nb[0];
-      el.u = v;
-      std::vector<double>& cv = cost_[static_cast<std::size_t>(v)];
-      for (std::size_t a = 0; a < cv.size(); ++a) {
-        double best = kForbidden;
-        StrategyIdx arg = 0;
-        for (std::size_t q = 0; q < cw.size(); ++q) {
-          const double c =
-              cw[q] + r(v, w, static_cast<StrategyIdx>(a), static_cast<StrategyIdx>(q));
-          if (c < best) best = c, arg = static_cast<StrategyIdx>(q);
-        }
-        cv[a] += best;
-        el.best.push_back(arg);
-      }
-      drop_edge(v, w);
-    } else {
-      const NodeIdx u = nb[0], v = nb[1];
-      el.u = u, el.v = v;
-      const std::size_t nu = cost_[static_cast<std::size_t>(u)].size(),
-                        nv = cost_[static_cast<std::size_t>(v)].size();
-      std::vector<double> m(nu * nv);
-      el.best.resize(nu * nv);
-      for (std::size_t a = 0; a < nu; ++a) {
-        for (std::size_t b = 0; b < nv; ++b) {
-          double best = kForbidden;
-          StrategyIdx arg = 0;
-          for (std::size_t q = 0; q < cw.size(); ++q) {
-            const auto sq = static_cast<StrategyIdx>(q);
-            const double c = r(u, w, static_cast<StrategyIdx>(a), sq) + cw[q] +
-                             r(w, v, sq, static_cast<StrategyIdx>(b));
-            if (c < best) best = c, arg = sq;
-          }
-          m[a * nv + b] = best;
-          el.best[a * nv + b] = arg;
-        }
-      }
-      drop_edge(u, w);
-      drop_edge(w, v);
-      add_edge(u, v, m);
-    }
-    order_.push_back(std::move(el));
-  }
-
-  std::vector<std::vector<double>> cost_;
-  std::vector<std::set<NodeIdx>> adj_;
-  std::map<Key, std::vector<double>> edges_;
-  std::vector<Elimination> order_;
-  double constant_s_ = 0;  // costs of nodes eliminated with no neighbour left
-
- public:
-  double constant_s() const { return constant_s_; }
-};
-
 }  // namespace
 
-IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_begin,
-                           std::int64_t layer_end, const ClusterSpec& cluster,
-                           const StagePlacement& placement, const IntraOptions& options) {
-  StageModel m = build_model(training, layer_begin, layer_end, cluster, placement, options);
-  IntraResult result;
-  result.num_ops = static_cast<std::int64_t>(m.ops.size());
+struct IntraStage::Impl {
+  const Graph* graph = nullptr;
+  IntraOptions options;
+  StageModel model;
+  IlpProblem problem;
+  IntraResult base;    // counts; status kOptimal unless an op has no strategy (then final)
+  bool final = false;  // base is the answer whatever the memory treatment
+};
+
+IntraStage::IntraStage(const TrainingGraph& training, std::int64_t layer_begin,
+                       std::int64_t layer_end, const ClusterSpec& cluster,
+                       const StagePlacement& placement, const IntraOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.graph = &training.graph;
+  s.options = options;
+  s.model = build_model(training, layer_begin, layer_end, cluster, placement, options);
+  StageModel& m = s.model;
+  s.base.num_ops = static_cast<std::int64_t>(m.ops.size());
   for (const StageOp& op : m.ops) {
     if (op.strategies.empty()) {
-      result.status = SolveStatus::kInfeasible;
-      result.message = "op " + training.graph.ops[static_cast<std::size_t>(op.op)].name +
+      s.base.status = SolveStatus::kInfeasible;
+      s.base.message = "op " + training.graph.ops[static_cast<std::size_t>(op.op)].name +
                        " has no strategy under restrict_to '" + options.restrict_to + "'";
-      return result;
+      s.final = true;
+      return;
     }
   }
   merge_followers(m, options.merge_followers);
   add_edge_terms(m, options);
   add_memory_terms(m, options.recompute, options.restrict_to == "zero2");
-  const double budget = budget_of(cluster, placement, options);
-  const IlpProblem problem = build_problem(m, budget, &result.num_edges);
-  result.num_nodes = m.num_nodes;
+  s.problem = build_problem(m, budget_of(cluster, placement, options), &s.base.num_edges);
+  s.base.num_nodes = m.num_nodes;
+  if (s.problem.nodes.empty()) {
+    s.base.status = SolveStatus::kOptimal;
+    s.base.summary = "empty";
+    s.final = true;
+  }
+}
 
-  if (!problem.liveness.empty()) {
-    double least = 0;
-    for (const IlpNode& n : problem.nodes) {
+IntraStage::~IntraStage() = default;
+IntraStage::IntraStage(IntraStage&&) noexcept = default;
+IntraStage& IntraStage::operator=(IntraStage&&) noexcept = default;
+
+double IntraStage::least_memory_bytes() const {
+  double least = 0;
+  for (const IlpNode& n : impl_->problem.nodes) {
+    if (!n.memory_bytes.empty())
       least += *std::min_element(n.memory_bytes.begin(), n.memory_bytes.end());
-    }
+  }
+  return least;
+}
+
+IntraResult IntraStage::solve() const {
+  const Impl& s = *impl_;
+  if (s.final) return s.base;
+  const IlpProblem& problem = s.problem;
+  if (!problem.liveness.empty()) {
+    const double least = least_memory_bytes();
     if (least > problem.memory_budget_bytes) {
+      IntraResult result = s.base;
       result.status = SolveStatus::kInfeasible;
       result.message = "stage needs at least " + std::to_string(least) +
                        " bytes per device; budget " + std::to_string(problem.memory_budget_bytes);
       return result;
     }
   }
-  if (problem.nodes.empty()) {
-    result.status = SolveStatus::kOptimal;
-    result.summary = "empty";
-    return result;
+  return finish(solve_exact(problem, s.options.ilp), 0);
+}
+
+IntraResult IntraStage::solve_weighted(double lambda_s_per_byte) const {
+  const Impl& s = *impl_;
+  if (s.final) return s.base;
+  return finish(strata::solver::solve_weighted(s.problem, lambda_s_per_byte, s.options.ilp),
+                lambda_s_per_byte);
+}
+
+std::vector<IntraResult> IntraStage::frontier(int max_points) const {
+  const Impl& s = *impl_;
+  if (s.final) return {s.base};
+  std::vector<IntraResult> out;
+  for (FrontierPoint& p : memory_frontier(s.problem, s.options.ilp, max_points)) {
+    out.push_back(finish(std::move(p.solution), p.lambda_s_per_byte));
   }
-  std::vector<std::vector<StrategyIdx>> kept;
-  const IlpProblem reduced = prune_dominated(problem, &kept);
-  if (reduced.liveness.empty()) {
-    Eliminator elim(reduced);
-    std::vector<NodeIdx> keep;
-    const IlpProblem rest = elim.run(&keep);
-    if (rest.nodes.empty()) {
-      result.ilp.status = SolveStatus::kOptimal;
-      result.ilp.solver = "elimination";
-    } else {
-      result.ilp = solve_ilp(rest, options.ilp);
-    }
-    if (result.ilp.status == SolveStatus::kOptimal || result.ilp.status == SolveStatus::kFeasible) {
-      std::vector<StrategyIdx> full(reduced.nodes.size(), 0);
-      for (std::size_t i = 0; i < keep.size(); ++i)
-        full[static_cast<std::size_t>(keep[i])] = result.ilp.choice[i];
-      elim.back_substitute(&full);
-      const double rest_objective =
-          (rest.nodes.empty() ? 0.0 : result.ilp.objective_s) + elim.constant_s();
-      result.ilp.choice = full;
-      result.ilp.objective_s = evaluate(reduced, full);
-      if (std::abs(result.ilp.objective_s - rest_objective) >
-          1e-9 * std::max(1e-6, result.ilp.objective_s)) {
-        throw std::logic_error(
-            "solve_intra_op: elimination changed the objective: " + std::to_string(rest_objective) +
-            " s vs " + std::to_string(result.ilp.objective_s) + " s");
-      }
-    }
-  } else {
-    result.ilp = solve_ilp(reduced, options.ilp);
-  }
+  return out;
+}
+
+IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_begin,
+                           std::int64_t layer_end, const ClusterSpec& cluster,
+                           const StagePlacement& placement, const IntraOptions& options) {
+  return IntraStage(training, layer_begin, layer_end, cluster, placement, options).solve();
+}
+
+// The result of a solution of the stage's ILP: times, bytes and memory re-evaluated op by op.
+IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) const {
+  const Impl& st = *impl_;
+  const StageModel& m = st.model;
+  const Graph& graph = *st.graph;
+  IntraResult result = st.base;
+  result.memory_weight_s_per_byte = lambda_s_per_byte;
+  result.ilp = std::move(solution);
   result.status = result.ilp.status;
   if (result.status != SolveStatus::kOptimal && result.status != SolveStatus::kFeasible) {
     result.message =
         result.ilp.message.empty() ? solve_status_name(result.status) : result.ilp.message;
     return result;
   }
-
-  for (std::size_t v = 0; v < kept.size(); ++v) {  // back to the unreduced problem
-    StrategyIdx& c = result.ilp.choice[v];
-    c = kept[v][static_cast<std::size_t>(c)];
-  }
-  result.ilp.objective_s = evaluate(problem, result.ilp.choice);
   // Re-evaluate the choice op by op (not through the ILP's matrices): STYLE.md 28.
   std::vector<StrategyIdx> op_choice(m.ops.size());
   for (std::size_t i = 0; i < m.ops.size(); ++i) {
@@ -857,7 +645,7 @@ IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_beg
     const Layout& from = edge_src_layout(m, e, a);
     const Layout& to = edge_dst_layout(m, e, b);
     if (from == to) continue;
-    const Tensor& t = training.graph.tensor(e.tensor);
+    const Tensor& t = graph.tensor(e.tensor);
     for (const auto& [kind, bytes] :
          bytes_by_kind(plan_resharding(t.shape, t.dtype, from, to, m.mesh))) {
       result.bytes_per_iteration[collective_name(kind)] +=
@@ -870,7 +658,7 @@ IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_beg
     Layout from = edge_src_layout(m, e, a), to = from;
     to.partial = kNoAxes;
     if (from == to) continue;
-    const Tensor& t = training.graph.tensor(e.tensor);
+    const Tensor& t = graph.tensor(e.tensor);
     for (const auto& [kind, bytes] :
          bytes_by_kind(plan_resharding(t.shape, t.dtype, from, to, m.mesh))) {
       result.bytes_per_iteration[collective_name(kind)] +=

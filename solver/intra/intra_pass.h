@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,8 @@ struct IntraResult {
   double borrowed_parameter_bytes = 0;  // part of static_memory_bytes: copies (and gradients) of
                                         // parameters updated by another stage (GPT's tied wte
                                         // in the head stage)
+  double memory_weight_s_per_byte = 0;  // lambda of IntraStage::solve_weighted / frontier (0:
+                                        // least time, or solve() under the budget)
 };
 
 // Solves the stage made of the ops of `training` whose layer is in [layer_begin, layer_end)
@@ -93,5 +96,36 @@ struct IntraResult {
 IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_begin,
                            std::int64_t layer_end, const ClusterSpec& cluster,
                            const StagePlacement& placement, const IntraOptions& options);
+
+// The same stage's ILP built once and solved under several memory treatments (the stage cost
+// model of solver/inter asks for a stage's memory/time trade-off). solve_intra_op(...) ==
+// IntraStage(...).solve(). The graph must outlive it.
+class IntraStage {
+ public:
+  IntraStage(const TrainingGraph& training, std::int64_t layer_begin, std::int64_t layer_end,
+             const ClusterSpec& cluster, const StagePlacement& placement,
+             const IntraOptions& options);
+  ~IntraStage();
+  IntraStage(IntraStage&&) noexcept;
+  IntraStage& operator=(IntraStage&&) noexcept;
+
+  // Least time under the memory budget (options.memory_budget_bytes, else the device's), exact
+  // (ilp_reduce.h solve_exact: the unconstrained optimum when it fits, else the budgeted ILP).
+  IntraResult solve() const;
+  // Least time + lambda x bytes of the memory row (g), no budget: a Lagrangian relaxation whose
+  // optimum is also the least-time plan under a budget equal to its own memory.
+  IntraResult solve_weighted(double lambda_s_per_byte) const;
+  // The vertices of the stage's memory/time frontier (ilp_reduce.h memory_frontier), by
+  // decreasing memory and increasing time, at most max_points; each result carries its weight.
+  std::vector<IntraResult> frontier(int max_points) const;
+  // The least the memory row (g) can hold: every node at its leanest strategy (0 when empty).
+  // No plan of the stage needs less; no solve.
+  double least_memory_bytes() const;
+
+ private:
+  struct Impl;
+  IntraResult finish(IlpSolution solution, double lambda_s_per_byte) const;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace strata::solver

@@ -64,6 +64,7 @@ StageDpOptions dp_options(const GptConfig& model, const ClusterSpec& cluster,
   dp.micro_batches = options.micro_batches;
   dp.schedule = options.schedule;
   dp.allow_recompute = true;
+  dp.max_variants = IntraStageCostModel::kMaxVariants;  // memory/time trade-offs (stage_cost.h)
   return dp;
 }
 
@@ -71,10 +72,15 @@ StageDpOptions dp_options(const GptConfig& model, const ClusterSpec& cluster,
 Filter method_filter(const std::string& method, const GptConfig& model, const ClusterSpec& cluster,
                      const PlannerOptions& o) {
   const std::int64_t layers = model_layers(model);
-  if (method == "auto") return [](const StageCandidate&) { return true; };
+  // To an unrestricted intra-op ILP the 1-D meshes (n, 1) and (1, n) of a sub-mesh are the same
+  // mesh (one axis over the same devices and links; force_batch_axis0 applies only when both
+  // axes are > 1), so auto and intra-only price (1, n) alone: half the 1-D solves.
+  const auto one_d_once = [](const StageCandidate& c) { return c.mesh.d1 > 1 || c.mesh.d0 == 1; };
+  if (method == "auto") return one_d_once;
   if (method == "intra-only") {
-    return
-        [layers](const StageCandidate& c) { return c.layer_begin == 0 && c.layer_end == layers; };
+    return [layers, one_d_once](const StageCandidate& c) {
+      return c.layer_begin == 0 && c.layer_end == layers && one_d_once(c);
+    };
   }
   if (method == "inter-only") return [](const StageCandidate& c) { return c.submesh.size() == 1; };
   if (method == "data-parallel" || method == "zero2" || method == "zero3") {

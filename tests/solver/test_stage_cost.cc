@@ -84,8 +84,8 @@ TEST_CASE("ranges are cached and non-last stages pay the boundary transfer", "[s
   REQUIRE(three);
   CHECK(model.ilp_solves() == 2);
   const double p2p = 2 * (5e-5 + 3.2e-10 * 16 * 16 * 32 * 4);
-  const IntraResult r1 = model.solve_range(false, 1, false, candidate(1, 2, 1, 4), 0);
-  const IntraResult r2 = model.solve_range(false, 2, false, candidate(1, 2, 1, 4), 0);
+  const IntraResult r1 = model.solve_template(false, 1, false, candidate(1, 2, 1, 4), 0);
+  const IntraResult r2 = model.solve_template(false, 2, false, candidate(1, 2, 1, 4), 0);
   CHECK(one->time_per_microbatch_s == Approx(r1.time_per_microbatch_s + p2p).epsilon(1e-12));
   CHECK(one_b->time_per_microbatch_s == Approx(one->time_per_microbatch_s).epsilon(1e-12));
   CHECK(two->time_per_microbatch_s == Approx(r2.time_per_microbatch_s + p2p).epsilon(1e-12));

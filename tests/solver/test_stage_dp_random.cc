@@ -46,10 +46,11 @@ StageCostFn random_cost(const Instance& inst) {
     std::uint64_t h = inst.seed;
     for (std::int64_t v :
          {c.layer_begin, c.layer_end, c.group, c.submesh.hosts, c.submesh.devices, c.mesh.d0,
-          c.mesh.d1, static_cast<std::int64_t>(c.recompute), c.micro_batch_size})
+          c.mesh.d1, static_cast<std::int64_t>(c.recompute), c.micro_batch_size,
+          static_cast<std::int64_t>(c.variant)})
       h = mix(h ^ static_cast<std::uint64_t>(v + 0x51));
     Rng r{h};
-    if (r.unit() < inst.invalid_rate) return std::nullopt;
+    if (r.unit() < (c.variant > 0 ? 0.3 : inst.invalid_rate)) return std::nullopt;
     double w = 0;
     for (std::int64_t l = c.layer_begin; l < c.layer_end; ++l) w += inst.layer_weight[l];
     const double n = static_cast<double>(c.submesh.size());
@@ -63,6 +64,11 @@ StageCostFn random_cost(const Instance& inst) {
     e.static_memory_bytes = w * kGiB * (0.8 + 0.4 * r.unit()) / n;
     e.activation_memory_bytes = w * kGiB * b * (0.3 + 0.2 * r.unit()) /
                                 static_cast<double>(c.mesh.d0) * (c.recompute ? 0.2 : 1.0);
+    // Leaner, slower variants (stage_cost.h's memory/time frontier).
+    const double v = static_cast<double>(c.variant);
+    e.time_per_microbatch_s *= 1 + (0.1 + 0.1 * r.unit()) * v;
+    e.static_memory_bytes *= std::pow(0.8, v);
+    e.activation_memory_bytes *= std::pow(0.6, v);
     return e;
   };
 }
@@ -94,6 +100,7 @@ Instance random_instance(std::uint64_t seed, bool heterogeneous, bool memory_pre
   o.schedule = r.unit() < 0.7 ? "1f1b" : "gpipe";
   o.allow_recompute = r.unit() < 0.7;
   o.max_stages = r.unit() < 0.75 ? 0 : r.range(1, 4);
+  o.max_variants = static_cast<std::int32_t>(r.range(1, 3));
   double total_w = 0;
   for (double w : inst.layer_weight) total_w += w;
   std::int64_t devices = 0;
@@ -113,6 +120,8 @@ std::string after(const std::string& s, const std::string& marker) {
   const auto at = s.find(marker);
   return at == std::string::npos ? s : s.substr(at);
 }
+
+int lean_plans = 0;  // DP plans with a stage on a variant > 0
 
 void compare_with_brute_force(const Instance& inst, int& feasible, int& infeasible) {
   const StageCostFn cost = random_cost(inst);
@@ -142,6 +151,7 @@ void compare_with_brute_force(const Instance& inst, int& feasible, int& infeasib
   std::int64_t next = 0;
   for (std::int64_t j = 0; j < q; ++j) {
     const StageCandidate& s = p.stages[j];
+    if (s.variant > 0 && j == 0) ++lean_plans;
     CHECK(s.layer_begin == next);
     next = s.layer_end;
     CHECK(s.micro_batch_size * p.micro_batches == inst.options.global_batch);
@@ -175,4 +185,15 @@ TEST_CASE("stage DP equals brute force on random heterogeneous instances", "[sta
     compare_with_brute_force(random_instance(seed, true, seed % 2 == 0), feasible, infeasible);
   }
   CHECK(feasible >= 30);
+}
+
+TEST_CASE("the random instances exercise leaner variants", "[stage_dp]") {
+  int feasible = 0, infeasible = 0;
+  lean_plans = 0;
+  for (std::uint64_t seed = 1; seed <= 160; ++seed) {
+    Instance inst = random_instance(seed, false, true);
+    inst.options.max_variants = 3;
+    compare_with_brute_force(inst, feasible, infeasible);
+  }
+  CHECK(lean_plans >= 5);
 }

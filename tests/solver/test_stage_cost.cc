@@ -121,3 +121,60 @@ TEST_CASE("the stage DP plans a tiny GPT with the intra-op cost function", "[sta
 }
 
 }  // namespace strata::solver
+
+namespace strata::solver {
+
+// Memory variants: the whole 2-block tiny GPT on 1x4, with a device 10% too small for its
+// least-time plan. Variant 0 is the least-time plan (whatever the device); variants 1, 2, ...
+// are leaner and slower, and each is the exact least-time plan under a memory budget equal to
+// its own memory (checked against the budgeted ILP of solve_intra_op). A device with room
+// offers no variant beyond 0.
+TEST_CASE("memory variants are the exact optima of their own budgets", "[stage_cost]") {
+  const GptConfig cfg = tiny();
+  const std::int64_t global_batch = 64;
+  StageCandidate c = candidate(0, 4, 1, 4);
+  IntraStageCostModel roomy(cfg, OptimizerSpec{}, v100_host4(), global_batch, IntraOptions{});
+  const std::optional<StageEstimate> e0 = roomy(c);
+  REQUIRE(e0);
+  const double need = e0->static_memory_bytes + e0->activation_memory_bytes;
+  c.variant = 1;
+  CHECK_FALSE(roomy(c));
+
+  ClusterSpec small = v100_host4();
+  small.groups[0].device.memory_bytes = 0.9 * need;
+  IntraStageCostModel tight(cfg, OptimizerSpec{}, small, global_batch, IntraOptions{});
+  Graph g = build_gpt(cfg, c.micro_batch_size);
+  const TensorId loss = g.at("loss");
+  const TrainingGraph tg = build_training_graph(g, loss, OptimizerSpec{});
+  StagePlacement placement;
+  placement.devices = 4;
+  placement.mesh = MeshShape{1, 4};
+  const double B = static_cast<double>(global_batch / c.micro_batch_size);
+  double previous_memory = need, previous_time = e0->time_per_microbatch_s;
+  int variants = 0;
+  for (std::int32_t v = 1; v < IntraStageCostModel::kMaxVariants; ++v) {
+    c.variant = v;
+    const std::optional<StageEstimate> e = tight(c);
+    if (!e) break;
+    ++variants;
+    const double memory = e->static_memory_bytes + e->activation_memory_bytes;
+    INFO("variant " << v << ": " << memory << " bytes, " << e->time_per_microbatch_s << " s");
+    CHECK(memory < previous_memory);
+    CHECK(e->time_per_microbatch_s + e->tail_s / B >= previous_time);
+    IntraOptions budgeted;
+    budgeted.micro_batches = global_batch / c.micro_batch_size;
+    budgeted.memory_budget_bytes = memory;
+    const IntraResult exact = solve_intra_op(tg, 0, 4, small, placement, budgeted);
+    REQUIRE(exact.status == SolveStatus::kOptimal);
+    CHECK(exact.ilp.objective_s == Approx(e->time_per_microbatch_s + e->tail_s / B).epsilon(1e-9));
+    previous_memory = memory;
+    previous_time = e->time_per_microbatch_s + e->tail_s / B;
+  }
+  CHECK(variants >= 1);
+  c.variant = 0;
+  const std::optional<StageEstimate> same = tight(c);
+  REQUIRE(same);
+  CHECK(same->time_per_microbatch_s == e0->time_per_microbatch_s);
+}
+
+}  // namespace strata::solver

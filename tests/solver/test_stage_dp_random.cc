@@ -44,10 +44,9 @@ struct Instance {
 StageCostFn random_cost(const Instance& inst) {
   return [inst](const StageCandidate& c) -> std::optional<StageEstimate> {
     std::uint64_t h = inst.seed;
-    for (std::int64_t v :
-         {c.layer_begin, c.layer_end, c.group, c.submesh.hosts, c.submesh.devices, c.mesh.d0,
-          c.mesh.d1, static_cast<std::int64_t>(c.recompute), c.micro_batch_size,
-          static_cast<std::int64_t>(c.variant)})
+    for (std::int64_t v : {c.layer_begin, c.layer_end, c.group, c.submesh.hosts, c.submesh.devices,
+                           c.mesh.d0, c.mesh.d1, static_cast<std::int64_t>(c.recompute),
+                           c.micro_batch_size, static_cast<std::int64_t>(c.variant)})
       h = mix(h ^ static_cast<std::uint64_t>(v + 0x51));
     Rng r{h};
     if (r.unit() < (c.variant > 0 ? 0.3 : inst.invalid_rate)) return std::nullopt;

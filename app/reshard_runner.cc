@@ -55,11 +55,10 @@ void copy_box(kernels::Backend& k, std::size_t esize, const void* src, const Sha
 
 ReshardRunner::ReshardRunner(kernels::Backend& backend, comm::Collectives& collectives,
                              std::int64_t c0, std::int64_t c1)
-    : backend_(backend), coll_(collectives), c0_(c0), c1_(c1) {}
+    : backend_(backend), coll_(collectives), c0_(c0), c1_(c1), messages_(backend) {}
 
 ReshardRunner::~ReshardRunner() {
   for (auto& s : scratch_) backend_.release(s.first);
-  for (void* p : in_flight_) backend_.release(p);
 }
 
 void* ReshardRunner::scratch(std::size_t slot, std::int64_t bytes) {
@@ -165,12 +164,11 @@ void ReshardRunner::send_pieces(const std::vector<solver::CrossMeshPiece>& piece
   for (const auto& p : pieces) {
     if (p.src_rank != me) continue;
     const std::int64_t bytes = p.elements() * static_cast<std::int64_t>(elem_bytes);
-    void* buf = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(bytes, 1)));
-    in_flight_.push_back(buf);
+    void* buf = messages_.send_buffer(bytes);
     copy_box(backend_, elem_bytes, local, src_local_shape, p.src_offset, buf, p.box,
              zeros(p.box.size()), p.box);
-    p2p.isend(buf, bytes, static_cast<int>(dst_devices.at(static_cast<std::size_t>(p.dst_rank))),
-              tag);
+    messages_.send(bytes, static_cast<int>(dst_devices.at(static_cast<std::size_t>(p.dst_rank))),
+                   tag, p2p);
   }
 }
 
@@ -181,18 +179,13 @@ void ReshardRunner::recv_pieces(const std::vector<solver::CrossMeshPiece>& piece
   for (const auto& p : pieces) {
     if (p.dst_rank != me) continue;
     const std::int64_t bytes = p.elements() * static_cast<std::int64_t>(elem_bytes);
-    void* buf = scratch(3, bytes);
-    p2p.recv(buf, bytes, static_cast<int>(src_devices.at(static_cast<std::size_t>(p.src_rank))),
-             tag);
+    const void* buf = messages_.recv(
+        bytes, static_cast<int>(src_devices.at(static_cast<std::size_t>(p.src_rank))), tag, p2p);
     copy_box(backend_, elem_bytes, buf, p.box, zeros(p.box.size()), local, dst_local_shape,
              p.dst_offset, p.box);
   }
 }
 
-void ReshardRunner::finish_sends(comm::PointToPoint& p2p) {
-  p2p.wait_sends();
-  for (void* p : in_flight_) backend_.release(p);
-  in_flight_.clear();
-}
+void ReshardRunner::finish_sends(comm::PointToPoint& p2p) { messages_.finish_sends(p2p); }
 
 }  // namespace strata::app

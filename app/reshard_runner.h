@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "app/message_staging.h"
 #include "comm/collectives.h"
 #include "comm/point_to_point.h"
 #include "kernels/backend.h"
@@ -34,7 +35,8 @@ class ReshardRunner {
 
   // Cross-mesh: sends the pieces this device (src mesh rank `me`) holds to their destinations
   // (world ranks by destination mesh rank in dst_devices) with `tag`, packing each piece into a
-  // buffer kept until finish_sends(). `local` is this device's shard of the source layout.
+  // buffer kept until finish_sends() (through pinned host memory when the backend's memory is
+  // device memory: message_staging.h). `local` is this device's shard of the source layout.
   void send_pieces(const std::vector<solver::CrossMeshPiece>& pieces, std::int64_t me,
                    const solver::Shape& src_local_shape, const void* local,
                    const std::vector<std::int64_t>& dst_devices, std::size_t elem_bytes, int tag,
@@ -45,7 +47,7 @@ class ReshardRunner {
                    const solver::Shape& dst_local_shape, void* local,
                    const std::vector<std::int64_t>& src_devices, std::size_t elem_bytes, int tag,
                    comm::PointToPoint& p2p);
-  // Waits for every send and frees their buffers.
+  // Waits for every send and returns their buffers to the pool.
   void finish_sends(comm::PointToPoint& p2p);
 
  private:
@@ -56,7 +58,7 @@ class ReshardRunner {
   comm::Collectives& coll_;
   std::int64_t c0_ = 0, c1_ = 0;
   std::vector<std::pair<void*, std::int64_t>> scratch_;
-  std::vector<void*> in_flight_;  // packed pieces of unfinished sends
+  MessageStaging messages_;  // cross-mesh pieces in flight and their buffers
 };
 
 }  // namespace strata::app

@@ -24,6 +24,7 @@
 #include "app/log.h"
 #include "app/model_file.h"
 #include "app/plan_command.h"
+#include "app/run_backend.h"
 #include "comm/control.h"
 #include "comm/mpi_session.h"
 #include "kernels/backend.h"
@@ -59,11 +60,11 @@ std::int64_t meta_int(const solver::Graph& graph, const std::string& key) {
   return it == graph.meta.end() ? 0 : std::stoll(it->second);
 }
 
-// cluster.backend. The CUDA kernels exist but have not yet run on a GPU, and the NCCL
-// collectives and pinned-host transfers between ranks are not written: so `auto` stays on the
-// host, and `cuda` is for one rank.
-std::string resolve_backend(const std::string& requested, int world_size,
-                            const std::string& config_path) {
+// cluster.backend. `cuda` needs a CUDA build and a visible GPU, and runs on any number of ranks
+// (NCCL collectives inside a stage mesh, MPI through pinned host buffers between stages:
+// app/run_backend.h, app/message_staging.h). `auto` stays on the host even when a GPU is
+// visible, because the GPU path has not yet been verified on a GPU: cuda is used on request only.
+std::string resolve_backend(const std::string& requested, const std::string& config_path) {
   if (requested == "host") return "host";
   if (requested == "cuda") {
     if (!kernels::backend_available("cuda")) {
@@ -71,18 +72,12 @@ std::string resolve_backend(const std::string& requested, int world_size,
                        std::string(STRATA_WITH_CUDA ? "no GPU is visible"
                                                     : "this binary was built without CUDA"));
     }
-    if (world_size > 1) {
-      throw InputError(fmt::format(
-          "{}: cluster.backend: 'cuda' runs on one rank in this version ({} launched): the NCCL "
-          "collectives between ranks are not written yet",
-          config_path, world_size));
-    }
     return "cuda";
   }
   if (kernels::visible_cuda_devices() > 0) {
     STRATA_LOG0(kInfo,
-                "cluster.backend auto: {} GPU(s) visible; using host (the cuda backend is not yet "
-                "verified on a GPU: set cluster.backend: cuda to try it on one rank)",
+                "cluster.backend auto: {} GPU(s) visible and the cuda backend is available; using "
+                "host (the GPU path is not yet verified: set cluster.backend: cuda to use it)",
                 kernels::visible_cuda_devices());
   }
   return "host";
@@ -106,7 +101,7 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   }
   if (!problems.empty()) throw InputError(problems);
 
-  s.backend = resolve_backend(c.backend, world_size, config_path);
+  s.backend = resolve_backend(c.backend, config_path);
   const ClusterPreset preset = read_cluster_preset(c.cluster_preset);
   const std::int64_t hosts = c.cluster_hosts > 0 ? c.cluster_hosts : preset.hosts;
   if (preset.devices_per_host == 0 && c.cluster_devices_per_host == 0 && world_size % hosts != 0) {
@@ -390,11 +385,11 @@ int train(RunSetup& s, const solver::Plan& plan) {
   for (const auto& st : plan.stages)
     layouts.push_back({st.devices, st.logical_mesh.d0, st.logical_mesh.d1});
   const comm::Mesh mesh = comm::build_mesh(MPI_COMM_WORLD, layouts);
-  auto collectives = comm::make_mpi_collectives(mesh);
+  // cuda: NCCL collectives on the GPU backend's stream; host: MPI collectives.
+  const RunBackend compute = make_run_backend(s.backend, mesh, MPI_COMM_WORLD);
   comm::PointToPoint p2p(MPI_COMM_WORLD), control(MPI_COMM_WORLD);
-  auto backend = kernels::make_backend(s.backend);
-  DistTrainer trainer(std::move(training), plan, mesh, *collectives, p2p, control, *backend,
-                      MPI_COMM_WORLD);
+  DistTrainer trainer(std::move(training), plan, mesh, *compute.collectives, p2p, control,
+                      *compute.backend, MPI_COMM_WORLD);
   const char* profile_env = std::getenv("STRATA_PROFILE");
   const bool profile = profile_env && profile_env[0] == '1';
   trainer.executor().set_profiling(profile);

@@ -13,3 +13,7 @@ file(GLOB STRATA_CUDA_SOURCES CONFIGURE_DEPENDS kernels/cuda/*.cu kernels/cuda/*
 target_sources(strata_kernels PRIVATE ${STRATA_CUDA_SOURCES})
 target_link_libraries(strata_kernels PUBLIC CUDA::cudart CUDA::cublas CUDA::cublasLt)
 target_link_libraries(strata_comm PUBLIC CUDA::cudart NCCL::NCCL)
+# comm/nccl/ holds the NCCL collectives: in strata_comm only here, so the CPU build never sees
+# nccl.h (comm/nccl_collectives.h, the factory's declaration, includes no CUDA header).
+file(GLOB STRATA_NCCL_SOURCES CONFIGURE_DEPENDS comm/nccl/*.cc)
+target_sources(strata_comm PRIVATE ${STRATA_NCCL_SOURCES})

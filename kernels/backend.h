@@ -61,6 +61,13 @@ class Backend {
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void fill_zero(void* dst, std::size_t bytes) = 0;
+  // Host staging for libraries that cannot touch backend memory (Open MPI without CUDA support):
+  // whether pointers from allocate() are ordinary host memory, and host blocks the backend copies
+  // to and from at full speed (page-locked on a GPU; plain memory on the host). allocate_host is
+  // not zero-filled and throws std::bad_alloc; release_host(nullptr) does nothing.
+  virtual bool memory_is_host() const = 0;
+  virtual void* allocate_host(std::size_t bytes) = 0;
+  virtual void release_host(void* ptr) noexcept = 0;
   // Element-type conversion of n elements (f32 <-> f64 on the host; + bf16/f16 on devices).
   virtual void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) = 0;
   virtual void synchronize() = 0;

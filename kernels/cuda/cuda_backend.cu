@@ -229,6 +229,28 @@ void CudaBackend::release(void* ptr) noexcept {
   }
 }
 
+void* CudaBackend::allocate_host(std::size_t bytes) {
+  // Page-locked, so copies to and from it are DMA transfers on stream_ (pageable memory would be
+  // staged by the driver through its own pinned buffer, a second copy).
+  void* ptr = nullptr;
+  const cudaError_t rc = cudaMallocHost(&ptr, std::max<std::size_t>(bytes, 1));
+  if (rc == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw std::bad_alloc();
+  }
+  STRATA_CUDA_CHECK(rc);
+  return ptr;
+}
+
+void CudaBackend::release_host(void* ptr) noexcept {
+  if (ptr == nullptr) return;
+  const cudaError_t rc = cudaFreeHost(ptr);
+  if (rc != cudaSuccess) {
+    std::fprintf(stderr, "CudaBackend::release_host: cudaFreeHost failed: %s (ignored)\n",
+                 cudaGetErrorString(rc));
+  }
+}
+
 void* CudaBackend::allocate_temp(std::size_t bytes) {
   // Like allocate() without the zero fill: every user writes the block before reading it.
   void* ptr = nullptr;

@@ -101,6 +101,11 @@ class CudaBackend final : public Backend {
   void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
   void copy(void* dst, const void* src, std::size_t bytes) override;
   void fill_zero(void* dst, std::size_t bytes) override;
+  // Device memory: MPI (not CUDA-aware here) must go through allocate_host's pinned blocks
+  // (cudaMallocHost), which stay valid for copies on stream() until release_host.
+  bool memory_is_host() const override { return false; }
+  void* allocate_host(std::size_t bytes) override;
+  void release_host(void* ptr) noexcept override;
   void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) override;
   void synchronize() override;
 

@@ -54,6 +54,10 @@ class HostBackend final : public Backend {
   void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
   void copy(void* dst, const void* src, std::size_t bytes) override;
   void fill_zero(void* dst, std::size_t bytes) override;
+  // Backend memory is host memory: allocate_host is allocate, release_host is release.
+  bool memory_is_host() const override { return true; }
+  void* allocate_host(std::size_t bytes) override { return allocate(bytes); }
+  void release_host(void* ptr) noexcept override { release(ptr); }
   void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) override;
   void synchronize() override;
 

@@ -29,6 +29,11 @@ TEST_CASE("host memory: aligned zeroed allocations, copies, fill, convert", "[ke
   }
   be.release(nullptr);  // like free(nullptr)
 
+  CHECK(be.memory_is_host());  // MPI may read backend memory directly (app/message_staging.h)
+  void* staged = be.allocate_host(16);
+  CHECK(staged != nullptr);
+  be.release_host(staged);
+
   std::mt19937_64 rng(11);
   const auto src = random_vec<double>(rng, 37);
   Buf<double> a(be, src), b(be, src.size());

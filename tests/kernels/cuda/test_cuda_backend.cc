@@ -330,6 +330,29 @@ TEST_CASE("memory is zero-filled, copies, fill_zero and overlapping copy", "[ker
   be.release(e);
 }
 
+TEST_CASE("pinned host blocks round-trip through device memory", "[kernels][cuda]") {
+  STRATA_REQUIRE_GPU();
+  Backend& be = gpu();
+  CHECK_FALSE(be.memory_is_host());
+  const std::size_t n = 4099;
+  auto* pinned = static_cast<std::uint32_t*>(be.allocate_host(n * 4));
+  auto* back = static_cast<std::uint32_t*>(be.allocate_host(n * 4));
+  REQUIRE(pinned != nullptr);
+  for (std::size_t i = 0; i < n; ++i) pinned[i] = static_cast<std::uint32_t>(i * 2654435761u);
+  void* d = be.allocate(n * 4);
+  be.copy_from_host(d, pinned, n * 4);
+  be.synchronize();  // a copy from pinned memory is asynchronous
+  be.copy_to_host(back, d, n * 4);
+  CHECK(std::equal(pinned, pinned + n, back));
+  be.release(d);
+  be.release_host(pinned);
+  be.release_host(back);
+  be.release_host(nullptr);
+  void* empty = be.allocate_host(0);  // a real block, like allocate(0)
+  CHECK(empty != nullptr);
+  be.release_host(empty);
+}
+
 TEST_CASE("convert between f64, f32, bf16 and f16", "[kernels][cuda]") {
   STRATA_REQUIRE_GPU();
   Backend& be = gpu();

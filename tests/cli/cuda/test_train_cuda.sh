@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `strata train` on the cuda backend (CUDA build only; ctest label cuda). Plan invariance on the
+# GPU (DESIGN.md section 6), within what one GPU can run: NCCL refuses two ranks of one
+# communicator on the same GPU, so the multi-rank runs are pipelines whose stages are single
+# devices (their stage-to-stage transfers go through pinned host buffers, their collectives are
+# all on one-member axes). f32, 2 SGD steps with momentum and gradient clipping:
+#   - one-rank cuda against one-rank host: losses, first-step gradients, final parameters;
+#   - 2 and 4 ranks (megatron pp 2 / pp 4, 1f1b and gpipe; a manual 2-stage plan with
+#     recomputation) against the one-rank cuda run, and their counted bytes against the plan's.
+# rtol 1e-4, norm-wise per tensor. SGD, not AdamW, so parameters stay proportional to gradients
+# (AdamW's first step turns rounding noise in near-zero gradients into +-lr). Exit 77 when no GPU
+# is visible (the one-rank cuda run is refused), so ctest reports the test as skipped.
+source "$(dirname "$0")/../lib.sh"
+MPIRUN=(mpirun --oversubscribe --allow-run-as-root)
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+COMPARE=(/usr/bin/python3 "$HERE/compare_runs.py")
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null || { echo "skipped: no h5py"; exit 77; }
+
+"$STRATA" model gpt --layers 4 --hidden 32 --heads 4 --seq 16 --vocab 64 --seed 5 -o m32.h5 > /dev/null
+"$STRATA" data synthetic --vocab 64 --seq 16 --count 48 --seed 7 -o data.h5 > /dev/null
+cat > base.yaml <<YAML
+model: {path: m32.h5}
+data: {path: data.h5}
+cluster: {backend: cuda}
+train: {steps: 2, global_batch: 8, micro_batches: 2, dtype: f32, clip_grad_norm: 0.5, shuffle: false,
+        optimizer: {kind: sgd, lr: 0.1, momentum: 0.9}}
+plan: {method: data-parallel}
+output: {dir: cuda1, save_model: true, dump_gradients_step: 1}
+YAML
+
+# The one-rank cuda run doubles as the GPU probe: refused (exit 2) without a visible GPU.
+probe="$(timeout 300 "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml 2>&1)"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "'cuda' is not available" <<< "$probe"; then
+  echo "skipped: no GPU ($(grep -o "'cuda' is not available.*" <<< "$probe" | head -1))"
+  exit 77
+fi
+if [ "$rc" -ne 0 ]; then
+  echo "FAIL: one-rank cuda run -> exit $rc, output:"
+  sed 's/^/    /' <<< "$probe" | tail -20
+  exit 1
+fi
+
+# bytes_match DIR: every step's counted bytes equal the plan's prediction.
+bytes_match() {
+  /usr/bin/python3 - "$1" << 'PY'
+import json, sys
+d = sys.argv[1]
+pred = json.load(open(d + "/plan.json"))["predicted"]["bytes_per_step"]
+steps = [json.loads(l) for l in open(d + "/metrics.jsonl") if '"loss"' in l]
+bad = []
+for s in steps:
+    for k, v in pred.items():
+        got = s["bytes"][k]
+        if abs(got - v) > 1e-12 * max(abs(v), 1.0):
+            bad.append(f"step {s['step']}: {k} counted {got!r}, predicted {v!r}")
+print("\n".join(bad) if bad else f"bytes: {len(steps)} steps match {pred}")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# same_run REF RUN: losses, first-step gradients and final parameters within rtol 1e-4.
+same_run() {
+  "${COMPARE[@]}" "$1" "$2" 1e-4 --grads 1 && "${COMPARE[@]}" "$1" "$2" 1e-4
+}
+
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml \
+  --set cluster.backend=host --set output.dir=host1
+check "one-rank cuda equals one-rank host" -- same_run host1 cuda1
+
+# run NAME RANKS [--set ...]: a multi-rank cuda run against the one-rank cuda run.
+run() {
+  local name="$1" ranks="$2"
+  shift 2
+  expect_exit 0 "cuda device [0-9]+ of [0-9]+ visible" -- "${MPIRUN[@]}" -np "$ranks" \
+    "$STRATA" train base.yaml --set output.dir="$name" "$@"
+  check "$name: losses, gradients and parameters equal the one-rank cuda run" -- \
+    same_run cuda1 "$name"
+  check "$name: counted bytes equal the plan's" -- bytes_match "$name"
+}
+run pp2_1f1b 2 --set plan.method=megatron --set plan.pp=2
+run pp4_1f1b 4 --set plan.method=megatron --set plan.pp=4
+run pp4_gpipe 4 --set plan.method=megatron --set plan.pp=4 --set plan.schedule=gpipe
+# Uneven stages (0 embedding + 1 block; 3 blocks + head), recomputation on the second.
+sed '/^plan:/d' base.yaml > manual.yaml
+cat >> manual.yaml <<YAML
+plan:
+  method: manual
+  stages:
+    - {layers: [0, 2], submesh: [1, 1], logical_mesh: [1, 1]}
+    - {layers: [2, 6], submesh: [1, 1], logical_mesh: [1, 1], recompute: true}
+YAML
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train manual.yaml --set output.dir=manual2
+check "manual2: losses, gradients and parameters equal the one-rank cuda run" -- \
+  same_run cuda1 manual2
+check "manual2: counted bytes equal the plan's" -- bytes_match manual2
+finish

@@ -72,8 +72,13 @@ solver::GptConfig gpt_config_of(const solver::Graph& graph) {
   return gpt;
 }
 
-solver::Plan plan_for_config(const RunConfig& c, const solver::GptConfig& gpt,
+solver::Plan plan_for_config(const RunConfig& c, const solver::GptConfig& model,
                              const solver::ClusterSpec& cluster) {
+  // The planner's template graphs carry activations in GptConfig::dtype: the compute dtype
+  // (parameters are priced as mixed precision whatever it is), so f16 / bf16 activations are
+  // priced at 2 bytes, not at the f32 of the model file.
+  solver::GptConfig gpt = model;
+  gpt.dtype = solver::parse_dtype(c.dtype);
   try {
     return solver::plan_training(gpt, cluster, planner_options(c));
   } catch (const std::invalid_argument& e) {

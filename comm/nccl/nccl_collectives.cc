@@ -1,6 +1,6 @@
-// Collectives over one mesh axis with NCCL (device buffers, the backend's stream). Each call
-// validates its arguments the same way on every rank, counts its bytes (byte_counters.h, as
-// comm/mpi_collectives.cc does), then enqueues the operation. Compiled only with
+// Collectives over one mesh axis with NCCL (device buffers, the backend's stream): the data
+// movement behind comm::Collectives, which has already checked the arguments and counted the
+// bytes exactly as for MPI. Compiled only with
 // STRATA_WITH_CUDA (cmake/StrataCuda.cmake adds comm/nccl/ to strata_comm).
 #include "comm/nccl_collectives.h"
 
@@ -9,6 +9,7 @@
 
 #include <array>
 #include <exception>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -108,7 +109,7 @@ NcclComm init_axis_comm(const Mesh& mesh, int axis, int device) {
 class NcclCollectives final : public Collectives {
  public:
   NcclCollectives(const Mesh& mesh, int device, cudaStream_t stream)
-      : mesh_(mesh), stream_(stream) {
+      : Collectives(mesh, std::numeric_limits<std::int64_t>::max()), stream_(stream) {
     if (stream == nullptr)
       throw std::invalid_argument("make_nccl_collectives: a stream of the backend is required");
     STRATA_COMM_CUDA_CHECK(cudaSetDevice(device));
@@ -117,143 +118,64 @@ class NcclCollectives final : public Collectives {
         comms_[static_cast<std::size_t>(a)] = init_axis_comm(mesh, a, device);
   }
 
-  void all_reduce(void* buf, std::int64_t count, ElemType type, ReduceOp op, int axis) override {
-    const Call c = begin("all_reduce", count, type, axis);
-    const ncclRedOp_t rop = nccl_op(op);
-    if (!c.active) return;
-    counters_.add(CommKind::kAllReduce, axis, c.block_bytes);
+ private:
+  ncclComm_t comm(const Call& c) const { return comms_[static_cast<std::size_t>(c.axis)].get(); }
+  static std::size_t count(const Call& c) { return static_cast<std::size_t>(c.count); }
+
+  void run_all_reduce(void* buf, const Call& c, ReduceOp op) override {
     // collective over mesh.axis[axis] (its NCCL communicator)
-    STRATA_NCCL_CHECK(ncclAllReduce(buf, buf, c.count, c.type, rop, c.comm, stream_));
+    STRATA_NCCL_CHECK(
+        ncclAllReduce(buf, buf, count(c), nccl_type(c.type), nccl_op(op), comm(c), stream_));
     check_async(c);
   }
-
-  void all_gather(const void* send, void* recv, std::int64_t count, ElemType type,
-                  int axis) override {
-    const Call c = begin("all_gather", count, type, axis);
-    if (!c.active) {
-      copy_local(c, send, recv);
-      return;
-    }
-    counters_.add(CommKind::kAllGather, axis, c.n * c.block_bytes);
+  void run_all_gather(const void* send, void* recv, const Call& c) override {
     // collective over mesh.axis[axis] (its NCCL communicator)
-    STRATA_NCCL_CHECK(ncclAllGather(send, recv, c.count, c.type, c.comm, stream_));
+    STRATA_NCCL_CHECK(ncclAllGather(send, recv, count(c), nccl_type(c.type), comm(c), stream_));
     check_async(c);
   }
-
-  void reduce_scatter(const void* send, void* recv, std::int64_t count, ElemType type,
-                      int axis) override {
-    const Call c = begin("reduce_scatter", count, type, axis);
-    if (!c.active) {
-      copy_local(c, send, recv);
-      return;
-    }
-    counters_.add(CommKind::kReduceScatter, axis, c.n * c.block_bytes);
+  void run_reduce_scatter(const void* send, void* recv, const Call& c) override {
     // collective over mesh.axis[axis] (its NCCL communicator)
-    STRATA_NCCL_CHECK(ncclReduceScatter(send, recv, c.count, c.type, ncclSum, c.comm, stream_));
+    STRATA_NCCL_CHECK(
+        ncclReduceScatter(send, recv, count(c), nccl_type(c.type), ncclSum, comm(c), stream_));
     check_async(c);
   }
-
   // NCCL has no all-to-all: one send and one receive per member, fused by the group.
-  void all_to_all(const void* send, void* recv, std::int64_t count, ElemType type,
-                  int axis) override {
-    const Call c = begin("all_to_all", count, type, axis);
-    if (!c.active) {
-      copy_local(c, send, recv);
-      return;
-    }
-    counters_.add(CommKind::kAllToAll, axis, c.n * c.n * c.block_bytes);
+  void run_all_to_all(const void* send, void* recv, const Call& c) override {
     const auto* s = static_cast<const char*>(send);
     auto* r = static_cast<char*>(recv);
-    const std::size_t block_bytes = c.count * c.elem_bytes;
+    const ncclDataType_t t = nccl_type(c.type);
     // collective over mesh.axis[axis] (its NCCL communicator)
     STRATA_NCCL_CHECK(ncclGroupStart());
     for (int j = 0; j < c.n; ++j) {
-      STRATA_NCCL_CHECK(ncclSend(s + j * block_bytes, c.count, c.type, j, c.comm, stream_));
-      STRATA_NCCL_CHECK(ncclRecv(r + j * block_bytes, c.count, c.type, j, c.comm, stream_));
+      const std::size_t at = static_cast<std::size_t>(j) * c.block_bytes;
+      STRATA_NCCL_CHECK(ncclSend(s + at, count(c), t, j, comm(c), stream_));
+      STRATA_NCCL_CHECK(ncclRecv(r + at, count(c), t, j, comm(c), stream_));
     }
     STRATA_NCCL_CHECK(ncclGroupEnd());
     check_async(c);
   }
-
-  void broadcast(void* buf, std::int64_t count, ElemType type, int root, int axis) override {
-    const Call c = begin("broadcast", count, type, axis);
-    if (root < 0 || root >= c.n)
-      throw std::invalid_argument("broadcast: root " + std::to_string(root) +
-                                  " is not a member of mesh axis " + std::to_string(axis) +
-                                  " of size " + std::to_string(c.n));
-    if (!c.active) return;
-    counters_.add(CommKind::kBroadcast, axis, c.block_bytes);
+  void run_broadcast(void* buf, const Call& c, int root) override {
     // collective over mesh.axis[axis] (its NCCL communicator)
-    STRATA_NCCL_CHECK(ncclBroadcast(buf, buf, c.count, c.type, root, c.comm, stream_));
+    STRATA_NCCL_CHECK(ncclBroadcast(buf, buf, count(c), nccl_type(c.type), root, comm(c), stream_));
     check_async(c);
   }
-
-  std::int64_t axis_size(int axis) const override {
-    check_axis("axis_size", axis);
-    return mesh_.axis_size(axis);
+  // As in the MPI implementation, but a device copy ordered on the stream like every other call.
+  void copy_local(const void* send, void* recv, std::size_t bytes) override {
+    STRATA_COMM_CUDA_CHECK(cudaMemcpyAsync(recv, send, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
-  std::int64_t axis_rank(int axis) const override {
-    check_axis("axis_rank", axis);
-    return mesh_.axis_coord(axis);
-  }
-
- private:
-  // One call's validated arguments. active is false when there is nothing to communicate.
-  struct Call {
-    std::size_t count = 0;
-    ncclDataType_t type = ncclFloat32;
-    ncclComm_t comm = nullptr;
-    int n = 1;  // members on the axis
-    std::size_t elem_bytes = 0;
-    double block_bytes = 0.0;  // count x elem_bytes: B of all_reduce and broadcast
-    bool active = false;
-  };
-
-  static void check_axis(const char* what, int axis) {
-    if (axis != 0 && axis != 1)
-      throw std::invalid_argument(std::string(what) + ": mesh axis " + std::to_string(axis) +
-                                  " is not 0 or 1");
-  }
-
-  // With one member recv is send itself, as in the MPI implementation: a device copy, ordered
-  // on the stream like every other call, neither communicated nor counted.
-  void copy_local(const Call& c, const void* send, void* recv) const {
-    if (c.count > 0 && send != recv) {
-      STRATA_COMM_CUDA_CHECK(
-          cudaMemcpyAsync(recv, send, c.count * c.elem_bytes, cudaMemcpyDeviceToDevice, stream_));
-    }
-  }
+  void check_type(ElemType type) const override { (void)nccl_type(type); }
 
   // Errors of earlier operations (a peer gone, a network failure) that NCCL found in the
   // background: reported at the next call rather than as a hang at the next synchronisation.
-  static void check_async(const Call& c) {
+  void check_async(const Call& c) const {
     ncclResult_t async = ncclSuccess;
-    STRATA_NCCL_CHECK(ncclCommGetAsyncError(c.comm, &async));
+    STRATA_NCCL_CHECK(ncclCommGetAsyncError(comm(c), &async));
     if (async != ncclSuccess) {
       detail::throw_check_failure("NCCL", "an earlier operation (ncclCommGetAsyncError)",
                                   nccl_why(async), __FILE__, __LINE__);
     }
   }
 
-  // Arguments are checked before the size-1 / count-0 shortcut, so bad input fails the same way
-  // whatever the mesh shape.
-  Call begin(const char* what, std::int64_t count, ElemType type, int axis) const {
-    check_axis(what, axis);
-    if (count < 0)
-      throw std::invalid_argument(std::string(what) + ": count " + std::to_string(count) +
-                                  " is negative");
-    Call c;
-    c.type = nccl_type(type);
-    c.count = static_cast<std::size_t>(count);
-    c.n = static_cast<int>(mesh_.axis_size(axis));
-    c.elem_bytes = elem_size_bytes(type);
-    c.block_bytes = static_cast<double>(count) * static_cast<double>(c.elem_bytes);
-    c.comm = comms_[static_cast<std::size_t>(axis)].get();
-    c.active = count > 0 && c.n > 1;
-    return c;
-  }
-
-  const Mesh& mesh_;
   cudaStream_t stream_;
   std::array<NcclComm, 2> comms_;  // per mesh axis; null for an axis of size 1
 };

@@ -41,24 +41,6 @@ if [ "$rc" -ne 0 ]; then
   exit 1
 fi
 
-# bytes_match DIR: every step's counted bytes equal the plan's prediction.
-bytes_match() {
-  /usr/bin/python3 - "$1" << 'PY'
-import json, sys
-d = sys.argv[1]
-pred = json.load(open(d + "/plan.json"))["predicted"]["bytes_per_step"]
-steps = [json.loads(l) for l in open(d + "/metrics.jsonl") if '"loss"' in l]
-bad = []
-for s in steps:
-    for k, v in pred.items():
-        got = s["bytes"][k]
-        if abs(got - v) > 1e-12 * max(abs(v), 1.0):
-            bad.append(f"step {s['step']}: {k} counted {got!r}, predicted {v!r}")
-print("\n".join(bad) if bad else f"bytes: {len(steps)} steps match {pred}")
-sys.exit(1 if bad else 0)
-PY
-}
-
 # same_run REF RUN: losses, first-step gradients and final parameters within rtol 1e-4.
 same_run() {
   "${COMPARE[@]}" "$1" "$2" 1e-4 --grads 1 && "${COMPARE[@]}" "$1" "$2" 1e-4

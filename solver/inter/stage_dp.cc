@@ -585,7 +585,9 @@ StageDpResult plan_stages(const StageDpOptions& options, const StageCostFn& cost
   Overshoot failure;
   Problem p;  // storage reused across micro-batch counts
   Table t;
-  for (std::int64_t b : detail::micro_batch_counts(options)) {
+  const std::vector<std::int64_t> counts = detail::micro_batch_counts(options);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const std::int64_t b = counts[i];
     build_problem(options, cost, b, result.cost_evaluations, p);
     choose_levels(p, t);
     const bool feasible = search_thresholds(p, t, best);
@@ -593,6 +595,7 @@ StageDpResult plan_stages(const StageDpOptions& options, const StageCostFn& cost
       Overshoot o = least_overshoot(p);
       if (o.over_bytes < failure.over_bytes) failure = std::move(o);  // ties: fewer B
     }
+    if (options.progress) options.progress(b, i + 1, counts.size(), best.key.iteration_s);
   }
   result.plan = std::move(best.plan);
   if (!result.plan) {

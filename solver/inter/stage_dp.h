@@ -67,6 +67,12 @@ struct StageDpOptions {
   // Variants asked per (layers, sub-mesh, logical mesh, recompute): 0 .. max_variants - 1, until
   // the cost function returns nullopt for one (variant 0's nullopt: the candidate is invalid).
   std::int32_t max_variants = 1;
+  // Called after each micro-batch count is searched (long searches report progress): the count,
+  // its place among the counts searched (1-based) and how many there are, and the best
+  // iteration time so far (infinite while nothing fits).
+  std::function<void(std::int64_t micro_batches, std::size_t done, std::size_t total,
+                     double best_iteration_s)>
+      progress;
   // Sub-mesh shapes per group: (1, 1), (1, 2), (1, 4), ... (1, M) and (n, M) for n = 2..hosts,
   // plus (1, M) when M is not a power of two. Logical meshes: every factorisation d0 x d1.
   // Sub-host sizes (1, m) are the powers of two that divide M (then M itself): a divisibility

@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
+#include <iomanip>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <tuple>
 
@@ -165,7 +168,23 @@ SearchOutcome search(const GptConfig& model, const ClusterSpec& cluster, const P
     return estimate;
   };
   const auto t0 = Clock::now();
-  StageDpResult result = plan_stages(dp_options(model, cluster, o), fn);
+  StageDpOptions dp = dp_options(model, cluster, o);
+  if (o.progress && method != "megatron") {  // megatron-best reports each grid point instead
+    dp.progress = [&](std::int64_t b, std::size_t done, std::size_t total, double best_s) {
+      std::ostringstream line;
+      line << method << ": " << b << " micro-batches searched (" << done << "/" << total
+           << "), best iteration so far ";
+      if (std::isinf(best_s)) {
+        line << "none";
+      } else {
+        line << std::setprecision(4) << best_s << " s";
+      }
+      line << ", " << costs->ilp_solves() << " ILPs, " << std::fixed << std::setprecision(1)
+           << seconds_since(t0) << " s";
+      o.progress(line.str());
+    };
+  }
+  StageDpResult result = plan_stages(dp, fn);
   out.ilp_s = cost_s;
   out.dp_s = seconds_since(t0) - cost_s;
   out.plan = result.plan;

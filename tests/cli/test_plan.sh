@@ -39,6 +39,9 @@ expect_exit 0 "tp2" -- "$STRATA" plan plan.yaml --set plan.method=megatron --set
 # devices is data parallel in one stage (the gradient all-reduce of ~0.8 M parameters is cheaper
 # than any pipeline bubble or tensor-parallel activation traffic at this size).
 expect_exit 0 "dp4" -- "$STRATA" plan plan.yaml --set plan.method=auto --set train.micro_batches=2 --out out_auto
+# Progress while auto searches: one line per micro-batch count.
+expect_exit 0 "auto: 2 micro-batches searched \(1/1\), best iteration so far [0-9.e-]+ s, [0-9]+ ILPs" -- \
+  "$STRATA" plan plan.yaml --set plan.method=auto --set train.micro_batches=2 --out out_auto2
 /usr/bin/python3 -c "
 import json; p = json.load(open('out_auto/plan.json'))
 assert len(p['stages']) == 1 and p['stages'][0]['summary'].startswith('dp4'), p['stages']

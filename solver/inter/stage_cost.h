@@ -97,7 +97,7 @@ class IntraStageCostModel {
                              const StageCandidate& candidate, double lambda_s_per_byte);
 
   // Most variants a candidate can have (the stage DP's StageDpOptions::max_variants).
-  static constexpr int kMaxVariants = 6;
+  static constexpr int kMaxVariants = 3;
 
  private:
   // The solves that price a candidate: `lo` the exact range or the K-block template, `hi` the

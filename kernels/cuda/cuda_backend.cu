@@ -96,7 +96,8 @@ const char* dtype_name(DType dtype) {
 }
 
 void throw_bad_dtype(const char* method, DType dtype) {
-  fail(method, "dtype ", dtype_name(dtype), " is not supported (cuda supports f32, bf16 and f64)");
+  checks.fail(method, "dtype ", dtype_name(dtype),
+              " is not supported (cuda supports f32, bf16 and f64)");
 }
 
 void CudaStreamDeleter::operator()(CUstream_st* stream) const noexcept {
@@ -265,15 +266,15 @@ void* CudaBackend::allocate_temp(std::size_t bytes) {
 
 void CudaBackend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
   if (bytes == 0) return;
-  cuda_detail::require(dst != nullptr && host_src != nullptr, "copy_from_host", "null pointer for ",
-                       bytes, " bytes");
+  cuda_detail::checks.require(dst != nullptr && host_src != nullptr, "copy_from_host",
+                              "null pointer for ", bytes, " bytes");
   STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.get()));
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
   if (bytes > 0) {
-    cuda_detail::require(host_dst != nullptr && src != nullptr, "copy_to_host", "null pointer for ",
-                         bytes, " bytes");
+    cuda_detail::checks.require(host_dst != nullptr && src != nullptr, "copy_to_host",
+                                "null pointer for ", bytes, " bytes");
     STRATA_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
   }
   sync_stream();  // the caller reads host_dst next
@@ -281,8 +282,8 @@ void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t byte
 
 void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0 || dst == src) return;
-  cuda_detail::require(dst != nullptr && src != nullptr, "copy", "null pointer for ", bytes,
-                       " bytes");
+  cuda_detail::checks.require(dst != nullptr && src != nullptr, "copy", "null pointer for ", bytes,
+                              " bytes");
   const auto d = reinterpret_cast<std::uintptr_t>(dst);
   const auto s = reinterpret_cast<std::uintptr_t>(src);
   const bool overlap = d < s + bytes && s < d + bytes;
@@ -299,7 +300,7 @@ void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
 
 void CudaBackend::fill_zero(void* dst, std::size_t bytes) {
   if (bytes == 0) return;
-  cuda_detail::require(dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
+  cuda_detail::checks.require(dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
   STRATA_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_.get()));
 }
 
@@ -362,17 +363,17 @@ void dispatch_convert(DType dtype, Fn&& fn) {
       fn(__half{});
       return;
     default:
-      cuda_detail::fail("convert", "dtype ", cuda_detail::dtype_name(dtype),
-                        " is not supported (convert handles f64, f32, bf16 and f16)");
+      cuda_detail::checks.fail("convert", "dtype ", cuda_detail::dtype_name(dtype),
+                               " is not supported (convert handles f64, f32, bf16 and f16)");
   }
 }
 
 }  // namespace
 
 void CudaBackend::convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
-  cuda_detail::require_sizes("convert", "n", {n});
-  cuda_detail::require_ptr(src, n, "convert", "src");
-  cuda_detail::require_ptr(dst, n, "convert", "dst");
+  cuda_detail::checks.require_sizes("convert", "n", {n});
+  cuda_detail::checks.require_ptr(src, n, "convert", "src");
+  cuda_detail::checks.require_ptr(dst, n, "convert", "dst");
   const auto floating = [](DType t) { return t != DType::kI32; };
   if (!floating(from)) dispatch_convert(from, [](auto) {});  // throws naming the dtype
   if (!floating(to)) dispatch_convert(to, [](auto) {});

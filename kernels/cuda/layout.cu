@@ -200,15 +200,16 @@ __global__ void heads_kernel(T* whole, PartPtrs parts, HeadsShape h) {
 template <class P>
 void check_heads(const char* method, const void* whole, const P* bufs, std::int64_t batch,
                  std::int64_t seq, std::int64_t parts, std::int64_t heads, std::int64_t head_dim) {
-  cuda_detail::require_sizes(method, "batch, seq, parts, heads, head_dim",
-                             {batch, seq, parts, heads, head_dim});
+  cuda_detail::checks.require_sizes(method, "batch, seq, parts, heads, head_dim",
+                                    {batch, seq, parts, heads, head_dim});
   const std::int64_t per_part = batch * heads * seq * head_dim;
-  cuda_detail::require_ptr(whole, per_part * parts, method, "[batch, seq, parts*heads*head_dim]");
-  cuda_detail::require_ptr(bufs, parts, method, "the array of part pointers");
+  cuda_detail::checks.require_ptr(whole, per_part * parts, method,
+                                  "[batch, seq, parts*heads*head_dim]");
+  cuda_detail::checks.require_ptr(bufs, parts, method, "the array of part pointers");
   for (std::int64_t p = 0; p < parts && per_part > 0; ++p) {
-    cuda_detail::require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
-                         ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
-                         ", head_dim = ", head_dim, ")");
+    cuda_detail::checks.require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
+                                ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
+                                ", head_dim = ", head_dim, ")");
   }
 }
 
@@ -217,23 +218,23 @@ void check_heads(const char* method, const void* whole, const P* bufs, std::int6
 void CudaBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                           const int* perm, int rank) {
   constexpr const char* kM = "permute";
-  cuda_detail::require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
-                       kMaxRank, "]");
-  cuda_detail::require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
-                       "in_shape or perm is null (rank = ", rank, ")");
+  cuda_detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
+                              kMaxRank, "]");
+  cuda_detail::checks.require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
+                              "in_shape or perm is null (rank = ", rank, ")");
   std::int64_t numel = 1;
   bool seen[kMaxRank] = {};
   for (int d = 0; d < rank; ++d) {
-    cuda_detail::require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
-    cuda_detail::require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
-                         "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
+    cuda_detail::checks.require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
+    cuda_detail::checks.require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
+                                "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
     seen[perm[d]] = true;
     numel *= in_shape[d];
   }
-  cuda_detail::require_ptr(in, numel, kM, "in");
-  cuda_detail::require_ptr(out, numel, kM, "out");
-  cuda_detail::require(numel == 0 || in != out, kM, "in and out must not alias (", numel,
-                       " elements)");
+  cuda_detail::checks.require_ptr(in, numel, kM, "in");
+  cuda_detail::checks.require_ptr(out, numel, kM, "out");
+  cuda_detail::checks.require(numel == 0 || in != out, kM, "in and out must not alias (", numel,
+                              " elements)");
   const std::size_t elem = dtype_size_bytes(dtype);  // any dtype: permute moves bits
   if (numel == 0) return;
 
@@ -279,11 +280,12 @@ void CudaBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
                            const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
                            const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
   constexpr const char* kM = "copy_box";
-  cuda_detail::require(elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8, kM,
-                       "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
-  cuda_detail::require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
-                       kMaxRank, "]");
-  cuda_detail::require(
+  cuda_detail::checks.require(
+      elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8, kM,
+      "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
+  cuda_detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
+                              kMaxRank, "]");
+  cuda_detail::checks.require(
       rank == 0 || (src_shape != nullptr && src_offset != nullptr && dst_shape != nullptr &&
                     dst_offset != nullptr && box != nullptr),
       kM, "a shape, offset or box array is null (rank = ", rank, ")");
@@ -293,17 +295,18 @@ void CudaBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
                         src_offset[d] + box[d] <= src_shape[d] &&
                         dst_offset[d] + box[d] <= dst_shape[d];
     if (!inside) {
-      cuda_detail::fail(kM, "box ", dims_str(box, rank), " at src_offset ",
-                        dims_str(src_offset, rank), " of src_shape ", dims_str(src_shape, rank),
-                        " to dst_offset ", dims_str(dst_offset, rank), " of dst_shape ",
-                        dims_str(dst_shape, rank), " leaves a shape in dim ", d);
+      cuda_detail::checks.fail(kM, "box ", dims_str(box, rank), " at src_offset ",
+                               dims_str(src_offset, rank), " of src_shape ",
+                               dims_str(src_shape, rank), " to dst_offset ",
+                               dims_str(dst_offset, rank), " of dst_shape ",
+                               dims_str(dst_shape, rank), " leaves a shape in dim ", d);
     }
     src_numel *= src_shape[d];
     dst_numel *= dst_shape[d];
     box_numel *= box[d];
   }
-  cuda_detail::require_ptr(src, src_numel, kM, "src");
-  cuda_detail::require_ptr(dst, dst_numel, kM, "dst");
+  cuda_detail::checks.require_ptr(src, src_numel, kM, "src");
+  cuda_detail::checks.require_ptr(dst, dst_numel, kM, "dst");
   if (box_numel == 0) return;
 
   // Box dims with their strides in both buffers, simplified as on the host.
@@ -352,10 +355,10 @@ void CudaBackend::embedding_forward(DType dtype, const std::int32_t* tokens, con
                                     void* out, std::int64_t n_tokens, std::int64_t vocab,
                                     std::int64_t dim) {
   constexpr const char* kM = "embedding_forward";
-  cuda_detail::require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  cuda_detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::require_ptr(table, vocab * dim, kM, "table");
-  cuda_detail::require_ptr(out, n_tokens * dim, kM, "out");
+  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
+  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  cuda_detail::checks.require_ptr(table, vocab * dim, kM, "table");
+  cuda_detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n_tokens == 0) return;
@@ -377,11 +380,11 @@ void CudaBackend::embedding_forward_shard(DType dtype, const std::int32_t* token
                                           std::int64_t vocab, std::int64_t dim,
                                           std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_forward_shard";
-  cuda_detail::require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                             {n_tokens, vocab, dim, vocab_offset});
-  cuda_detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::require_ptr(table, vocab * dim, kM, "table");
-  cuda_detail::require_ptr(out, n_tokens * dim, kM, "out");
+  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
+                                    {n_tokens, vocab, dim, vocab_offset});
+  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  cuda_detail::checks.require_ptr(table, vocab * dim, kM, "table");
+  cuda_detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n_tokens * dim == 0) return;
@@ -396,8 +399,8 @@ void CudaBackend::embedding_backward_impl(const char* method, DType dtype,
                                           const std::int32_t* tokens, const void* dout,
                                           void* dtable, std::int64_t n_tokens, std::int64_t vocab,
                                           std::int64_t dim, std::int64_t vocab_offset, bool check) {
-  cuda_detail::require(n_tokens <= INT32_MAX, method, "n_tokens = ", n_tokens,
-                       " exceeds the int32 positions of the sort");
+  cuda_detail::checks.require(n_tokens <= INT32_MAX, method, "n_tokens = ", n_tokens,
+                              " exceeds the int32 positions of the sort");
   cuda_detail::dispatch_float(dtype, method, [&](auto tag) {
     using T = decltype(tag);
     const cuda_detail::LaunchCtx c = ctx();
@@ -444,10 +447,10 @@ void CudaBackend::embedding_backward(DType dtype, const std::int32_t* tokens, co
                                      void* dtable, std::int64_t n_tokens, std::int64_t vocab,
                                      std::int64_t dim) {
   constexpr const char* kM = "embedding_backward";
-  cuda_detail::require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  cuda_detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::require_ptr(dout, n_tokens * dim, kM, "dout");
-  cuda_detail::require_ptr(dtable, vocab * dim, kM, "dtable");
+  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
+  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  cuda_detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
+  cuda_detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   embedding_backward_impl(kM, dtype, tokens, dout, dtable, n_tokens, vocab, dim, 0, true);
 }
 
@@ -456,11 +459,11 @@ void CudaBackend::embedding_backward_shard(DType dtype, const std::int32_t* toke
                                            std::int64_t vocab, std::int64_t dim,
                                            std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_backward_shard";
-  cuda_detail::require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                             {n_tokens, vocab, dim, vocab_offset});
-  cuda_detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::require_ptr(dout, n_tokens * dim, kM, "dout");
-  cuda_detail::require_ptr(dtable, vocab * dim, kM, "dtable");
+  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
+                                    {n_tokens, vocab, dim, vocab_offset});
+  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  cuda_detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
+  cuda_detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   embedding_backward_impl(kM, dtype, tokens, dout, dtable, n_tokens, vocab, dim, vocab_offset,
                           false);
 }

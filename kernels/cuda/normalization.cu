@@ -163,16 +163,16 @@ void CudaBackend::layernorm_forward(DType dtype, const void* x, const void* w, c
                                     void* y, void* mean, void* rstd, std::int64_t rows,
                                     std::int64_t cols, double eps) {
   constexpr const char* kM = "layernorm_forward";
-  cuda_detail::require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::require(eps >= 0, kM, "eps = ", eps, " must be >= 0 (rows = ", rows,
-                       ", cols = ", cols, ")");
-  cuda_detail::require(rows == 0 || cols > 0, kM, "cols = 0 with rows = ", rows);
-  cuda_detail::require_ptr(x, rows * cols, kM, "x");
-  cuda_detail::require_ptr(w, rows > 0 ? cols : 0, kM, "w");
-  cuda_detail::require_ptr(b, rows > 0 ? cols : 0, kM, "b");
-  cuda_detail::require_ptr(y, rows * cols, kM, "y");
-  cuda_detail::require_ptr(mean, rows, kM, "mean");
-  cuda_detail::require_ptr(rstd, rows, kM, "rstd");
+  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
+  cuda_detail::checks.require(eps >= 0, kM, "eps = ", eps, " must be >= 0 (rows = ", rows,
+                              ", cols = ", cols, ")");
+  cuda_detail::checks.require(rows == 0 || cols > 0, kM, "cols = 0 with rows = ", rows);
+  cuda_detail::checks.require_ptr(x, rows * cols, kM, "x");
+  cuda_detail::checks.require_ptr(w, rows > 0 ? cols : 0, kM, "w");
+  cuda_detail::checks.require_ptr(b, rows > 0 ? cols : 0, kM, "b");
+  cuda_detail::checks.require_ptr(y, rows * cols, kM, "y");
+  cuda_detail::checks.require_ptr(mean, rows, kM, "mean");
+  cuda_detail::checks.require_ptr(rstd, rows, kM, "rstd");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (rows == 0) return;
@@ -188,15 +188,15 @@ void CudaBackend::layernorm_backward(DType dtype, const void* dy, const void* x,
                                      const void* mean, const void* rstd, void* dx, void* dw,
                                      void* db, std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "layernorm_backward";
-  cuda_detail::require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::require_ptr(dy, rows * cols, kM, "dy");
-  cuda_detail::require_ptr(x, rows * cols, kM, "x");
-  cuda_detail::require_ptr(w, cols, kM, "w");
-  cuda_detail::require_ptr(mean, rows, kM, "mean");
-  cuda_detail::require_ptr(rstd, rows, kM, "rstd");
-  cuda_detail::require_ptr(dx, rows * cols, kM, "dx");
-  cuda_detail::require_ptr(dw, cols, kM, "dw");
-  cuda_detail::require_ptr(db, cols, kM, "db");
+  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
+  cuda_detail::checks.require_ptr(dy, rows * cols, kM, "dy");
+  cuda_detail::checks.require_ptr(x, rows * cols, kM, "x");
+  cuda_detail::checks.require_ptr(w, cols, kM, "w");
+  cuda_detail::checks.require_ptr(mean, rows, kM, "mean");
+  cuda_detail::checks.require_ptr(rstd, rows, kM, "rstd");
+  cuda_detail::checks.require_ptr(dx, rows * cols, kM, "dx");
+  cuda_detail::checks.require_ptr(dw, cols, kM, "dw");
+  cuda_detail::checks.require_ptr(db, cols, kM, "db");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (cols == 0) return;
@@ -221,9 +221,9 @@ void CudaBackend::layernorm_backward(DType dtype, const void* dy, const void* x,
 void CudaBackend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
                                   std::int64_t cols) {
   constexpr const char* kM = "softmax_forward";
-  cuda_detail::require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::require_ptr(x, rows * cols, kM, "x");
-  cuda_detail::require_ptr(y, rows * cols, kM, "y");
+  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
+  cuda_detail::checks.require_ptr(x, rows * cols, kM, "x");
+  cuda_detail::checks.require_ptr(y, rows * cols, kM, "y");
   if (cols == 0) return;
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
@@ -238,10 +238,10 @@ void CudaBackend::softmax_forward(DType dtype, const void* x, void* y, std::int6
 void CudaBackend::softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
                                    std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "softmax_backward";
-  cuda_detail::require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::require_ptr(y, rows * cols, kM, "y");
-  cuda_detail::require_ptr(dy, rows * cols, kM, "dy");
-  cuda_detail::require_ptr(dx, rows * cols, kM, "dx");
+  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
+  cuda_detail::checks.require_ptr(y, rows * cols, kM, "y");
+  cuda_detail::checks.require_ptr(dy, rows * cols, kM, "dy");
+  cuda_detail::checks.require_ptr(dx, rows * cols, kM, "dx");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (rows * cols == 0) return;

@@ -30,7 +30,7 @@ const char* dtype_name(DType dtype) {
 }
 
 void throw_bad_dtype(const char* method, DType dtype) {
-  fail(method, "dtype ", dtype_name(dtype), " is not supported (host supports f32 and f64)");
+  checks.fail(method, "dtype ", dtype_name(dtype), " is not supported (host supports f32 and f64)");
 }
 
 }  // namespace detail
@@ -69,13 +69,14 @@ void HostBackend::copy_to_host(void* host_dst, const void* src, std::size_t byte
 
 void HostBackend::copy(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
-  detail::require(dst != nullptr && src != nullptr, "copy", "null pointer for ", bytes, " bytes");
+  detail::checks.require(dst != nullptr && src != nullptr, "copy", "null pointer for ", bytes,
+                         " bytes");
   std::memmove(dst, src, bytes);
 }
 
 void HostBackend::fill_zero(void* dst, std::size_t bytes) {
   if (bytes == 0) return;
-  detail::require(dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
+  detail::checks.require(dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
   std::memset(dst, 0, bytes);
 }
 
@@ -90,9 +91,9 @@ void convert_impl(const void* src, void* dst, std::int64_t n) {
 }  // namespace
 
 void HostBackend::convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
-  detail::require_sizes("convert", "n", {n});
-  detail::require_ptr(src, n, "convert", "src");
-  detail::require_ptr(dst, n, "convert", "dst");
+  detail::checks.require_sizes("convert", "n", {n});
+  detail::checks.require_ptr(src, n, "convert", "src");
+  detail::checks.require_ptr(dst, n, "convert", "dst");
   if (n == 0) return;
   const bool from_ok = from == DType::kF32 || from == DType::kF64;
   const bool to_ok = to == DType::kF32 || to == DType::kF64;

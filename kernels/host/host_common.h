@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/arg_checks.h"
 #include "kernels/backend.h"
 
 namespace strata::kernels::detail {
@@ -28,42 +29,8 @@ const char* dtype_name(DType dtype);
 
 [[noreturn]] void throw_bad_dtype(const char* method, DType dtype);
 
-// Throws std::invalid_argument("HostBackend::<method>: <parts...>").
-template <class... Parts>
-[[noreturn]] void fail(const char* method, const Parts&... parts) {
-  std::ostringstream os;
-  os << "HostBackend::" << method << ": ";
-  (os << ... << parts);
-  throw std::invalid_argument(os.str());
-}
-
-template <class... Parts>
-inline void require(bool ok, const char* method, const Parts&... parts) {
-  if (!ok) fail(method, parts...);
-}
-
-// Every size argument must be >= 0; names lists them, e.g. "rows, cols".
-inline void require_sizes(const char* method, const char* names,
-                          std::initializer_list<std::int64_t> sizes) {
-  bool ok = true;
-  for (std::int64_t s : sizes) ok = ok && s >= 0;
-  if (ok) return;
-  std::ostringstream os;
-  const char* sep = "";
-  for (std::int64_t s : sizes) {
-    os << sep << s;
-    sep = ", ";
-  }
-  fail(method, "sizes must be >= 0: (", names, ") = (", os.str(), ")");
-}
-
-// A buffer may be null only when it holds no elements.
-inline void require_ptr(const void* ptr, std::int64_t elements, const char* method,
-                        const char* what) {
-  if (ptr == nullptr && elements > 0) {
-    fail(method, what, " is null but holds ", elements, " elements");
-  }
-}
+// Argument checks: HostBackend::<method>: ... (kernels/arg_checks.h).
+inline constexpr ArgChecks checks{"HostBackend"};
 
 // Calls fn(T{}) with T = float or double; throws for any other dtype. One switch per call, so
 // the kernel bodies are templates instantiated twice and never branch on the dtype inside.

@@ -121,22 +121,23 @@ void copy_runs(const char* src, char* dst, const BoxRuns& runs) {
 void HostBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                           const int* perm, int rank) {
   constexpr const char* kM = "permute";
-  detail::require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ", kMaxRank,
-                  "]");
-  detail::require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
-                  "in_shape or perm is null (rank = ", rank, ")");
+  detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
+                         kMaxRank, "]");
+  detail::checks.require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
+                         "in_shape or perm is null (rank = ", rank, ")");
   std::int64_t numel = 1;
   bool seen[kMaxRank] = {};
   for (int d = 0; d < rank; ++d) {
-    detail::require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
-    detail::require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
-                    "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
+    detail::checks.require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
+    detail::checks.require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
+                           "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
     seen[perm[d]] = true;
     numel *= in_shape[d];
   }
-  detail::require_ptr(in, numel, kM, "in");
-  detail::require_ptr(out, numel, kM, "out");
-  detail::require(numel == 0 || in != out, kM, "in and out must not alias (", numel, " elements)");
+  detail::checks.require_ptr(in, numel, kM, "in");
+  detail::checks.require_ptr(out, numel, kM, "out");
+  detail::checks.require(numel == 0 || in != out, kM, "in and out must not alias (", numel,
+                         " elements)");
   if (numel == 0) return;
 
   // Output dims with their input strides; size-1 dims are dropped and neighbours that are also
@@ -202,13 +203,14 @@ void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
                            const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
                            const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
   constexpr const char* kM = "copy_box";
-  detail::require(elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8, kM,
-                  "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
-  detail::require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ", kMaxRank,
-                  "]");
-  detail::require(rank == 0 || (src_shape != nullptr && src_offset != nullptr &&
-                                dst_shape != nullptr && dst_offset != nullptr && box != nullptr),
-                  kM, "a shape, offset or box array is null (rank = ", rank, ")");
+  detail::checks.require(elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8,
+                         kM, "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
+  detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
+                         kMaxRank, "]");
+  detail::checks.require(
+      rank == 0 || (src_shape != nullptr && src_offset != nullptr && dst_shape != nullptr &&
+                    dst_offset != nullptr && box != nullptr),
+      kM, "a shape, offset or box array is null (rank = ", rank, ")");
   std::int64_t src_numel = 1, dst_numel = 1, box_numel = 1;
   for (int d = 0; d < rank; ++d) {
     // Also rejects negative shapes: offset + box >= 0 once both are >= 0.
@@ -216,17 +218,17 @@ void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
                         src_offset[d] + box[d] <= src_shape[d] &&
                         dst_offset[d] + box[d] <= dst_shape[d];
     if (!inside) {
-      detail::fail(kM, "box ", dims_str(box, rank), " at src_offset ", dims_str(src_offset, rank),
-                   " of src_shape ", dims_str(src_shape, rank), " to dst_offset ",
-                   dims_str(dst_offset, rank), " of dst_shape ", dims_str(dst_shape, rank),
-                   " leaves a shape in dim ", d);
+      detail::checks.fail(kM, "box ", dims_str(box, rank), " at src_offset ",
+                          dims_str(src_offset, rank), " of src_shape ", dims_str(src_shape, rank),
+                          " to dst_offset ", dims_str(dst_offset, rank), " of dst_shape ",
+                          dims_str(dst_shape, rank), " leaves a shape in dim ", d);
     }
     src_numel *= src_shape[d];
     dst_numel *= dst_shape[d];
     box_numel *= box[d];
   }
-  detail::require_ptr(src, src_numel, kM, "src");
-  detail::require_ptr(dst, dst_numel, kM, "dst");
+  detail::checks.require_ptr(src, src_numel, kM, "src");
+  detail::checks.require_ptr(dst, dst_numel, kM, "dst");
   if (box_numel == 0) return;
 
   // Box dims with their strides (elements) in both buffers, as in permute: size-1 dims only move
@@ -288,10 +290,10 @@ void HostBackend::embedding_forward(DType dtype, const std::int32_t* tokens, con
                                     void* out, std::int64_t n_tokens, std::int64_t vocab,
                                     std::int64_t dim) {
   constexpr const char* kM = "embedding_forward";
-  detail::require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::require_ptr(table, vocab * dim, kM, "table");
-  detail::require_ptr(out, n_tokens * dim, kM, "out");
+  detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
+  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  detail::checks.require_ptr(table, vocab * dim, kM, "table");
+  detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     check_tokens(kM, tokens, n_tokens, vocab);
@@ -304,10 +306,10 @@ void HostBackend::embedding_backward(DType dtype, const std::int32_t* tokens, co
                                      void* dtable, std::int64_t n_tokens, std::int64_t vocab,
                                      std::int64_t dim) {
   constexpr const char* kM = "embedding_backward";
-  detail::require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::require_ptr(dout, n_tokens * dim, kM, "dout");
-  detail::require_ptr(dtable, vocab * dim, kM, "dtable");
+  detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
+  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
+  detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     check_tokens(kM, tokens, n_tokens, vocab);
@@ -321,11 +323,11 @@ void HostBackend::embedding_forward_shard(DType dtype, const std::int32_t* token
                                           std::int64_t vocab, std::int64_t dim,
                                           std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_forward_shard";
-  detail::require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                        {n_tokens, vocab, dim, vocab_offset});
-  detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::require_ptr(table, vocab * dim, kM, "table");
-  detail::require_ptr(out, n_tokens * dim, kM, "out");
+  detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
+                               {n_tokens, vocab, dim, vocab_offset});
+  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  detail::checks.require_ptr(table, vocab * dim, kM, "table");
+  detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     embedding_rows(kM, tokens, static_cast<const T*>(table), static_cast<T*>(out), n_tokens, vocab,
@@ -338,11 +340,11 @@ void HostBackend::embedding_backward_shard(DType dtype, const std::int32_t* toke
                                            std::int64_t vocab, std::int64_t dim,
                                            std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_backward_shard";
-  detail::require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                        {n_tokens, vocab, dim, vocab_offset});
-  detail::require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::require_ptr(dout, n_tokens * dim, kM, "dout");
-  detail::require_ptr(dtable, vocab * dim, kM, "dtable");
+  detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
+                               {n_tokens, vocab, dim, vocab_offset});
+  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
+  detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
+  detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     embedding_grad_rows(kM, tokens, static_cast<const T*>(dout), static_cast<T*>(dtable), n_tokens,
@@ -356,15 +358,15 @@ namespace {
 template <class P>
 void check_heads(const char* method, const void* whole, const P* bufs, std::int64_t batch,
                  std::int64_t seq, std::int64_t parts, std::int64_t heads, std::int64_t head_dim) {
-  detail::require_sizes(method, "batch, seq, parts, heads, head_dim",
-                        {batch, seq, parts, heads, head_dim});
+  detail::checks.require_sizes(method, "batch, seq, parts, heads, head_dim",
+                               {batch, seq, parts, heads, head_dim});
   const std::int64_t per_part = batch * heads * seq * head_dim;
-  detail::require_ptr(whole, per_part * parts, method, "[batch, seq, parts*heads*head_dim]");
-  detail::require_ptr(bufs, parts, method, "the array of part pointers");
+  detail::checks.require_ptr(whole, per_part * parts, method, "[batch, seq, parts*heads*head_dim]");
+  detail::checks.require_ptr(bufs, parts, method, "the array of part pointers");
   for (std::int64_t p = 0; p < parts && per_part > 0; ++p) {
-    detail::require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
-                    ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
-                    ", head_dim = ", head_dim, ")");
+    detail::checks.require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
+                           ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
+                           ", head_dim = ", head_dim, ")");
   }
 }
 

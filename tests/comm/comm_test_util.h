@@ -9,12 +9,22 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "comm/collectives.h"
 #include "comm/mesh.h"
 
 namespace strata::comm::test {
+
+// The collectives' element type of a test's C++ type (double, float, else int).
+template <class T>
+constexpr ElemType elem_type_of() {
+  if constexpr (std::is_same_v<T, double>) return ElemType::kF64;
+  if constexpr (std::is_same_v<T, float>) return ElemType::kF32;
+  return ElemType::kI32;
+}
 
 inline int world_rank() {
   int rank = 0;

@@ -19,13 +19,6 @@ namespace strata::comm::test {
 namespace {
 
 template <class T>
-constexpr ElemType elem_type_of() {
-  if constexpr (std::is_same_v<T, double>) return ElemType::kF64;
-  if constexpr (std::is_same_v<T, float>) return ElemType::kF32;
-  return ElemType::kI32;
-}
-
-template <class T>
 const char* type_name() {
   if constexpr (std::is_same_v<T, double>) return "f64";
   if constexpr (std::is_same_v<T, float>) return "f32";

@@ -43,13 +43,6 @@ kernels::CudaBackend& gpu() {
     }                                                                           \
   } while (0)
 
-template <class T>
-constexpr ElemType elem_type_of() {
-  if constexpr (std::is_same_v<T, double>) return ElemType::kF64;
-  if constexpr (std::is_same_v<T, float>) return ElemType::kF32;
-  return ElemType::kI32;
-}
-
 // Element i of rank r's data: in [-5, 5], not monotone in r, plus r/4 for floating types.
 template <class T>
 std::vector<T> values(std::int64_t r, std::int64_t n, std::int64_t salt) {

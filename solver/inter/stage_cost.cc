@@ -87,15 +87,15 @@ double IntraStageCostModel::least_memory(bool embedding, std::int64_t blocks, bo
   return stage(range_key(embedding, blocks, head, c), c).least_memory_bytes();
 }
 
-IntraResult IntraStageCostModel::solve_template(bool embedding, std::int64_t blocks, bool head,
-                                                const StageCandidate& c, double lambda) {
+const IntraResult& IntraStageCostModel::solve_template(bool embedding, std::int64_t blocks,
+                                                       bool head, const StageCandidate& c,
+                                                       double lambda) {
   const RangeKey key = range_key(embedding, blocks, head, c);
   const auto it = results_.find({key, lambda});
   if (it != results_.end()) return it->second;
   IntraResult r = stage(key, c).solve_weighted(lambda);
   ++ilp_solves_;
-  results_.emplace(std::make_pair(key, lambda), r);
-  return r;
+  return results_.emplace(std::make_pair(key, lambda), std::move(r)).first->second;
 }
 
 const std::vector<IntraResult>& IntraStageCostModel::frontier(bool embedding, std::int64_t blocks,
@@ -142,15 +142,16 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
   // The solves at weight lambda: the exact range (lo), or the two templates (lo, hi).
   const auto estimate = [&](double lambda, Priced& out) {
     if (exact) {
-      out.lo = solve_template(embed, k, head, c, lambda);
-      if (!solved(out.lo)) return false;
-      out.estimate = estimate_of(out.lo);
+      out.lo = &solve_template(embed, k, head, c, lambda);
+      out.hi = nullptr;
+      if (!solved(*out.lo)) return false;
+      out.estimate = estimate_of(*out.lo);
       return true;
     }
-    out.lo = solve_template(embed, K, head, c, lambda);
-    out.hi = solve_template(embed, K + 1, head, c, lambda);
-    if (!solved(out.lo) || !solved(out.hi)) return false;
-    const StageEstimate a = estimate_of(out.lo), b = estimate_of(out.hi);
+    out.lo = &solve_template(embed, K, head, c, lambda);
+    out.hi = &solve_template(embed, K + 1, head, c, lambda);
+    if (!solved(*out.lo) || !solved(*out.hi)) return false;
+    const StageEstimate a = estimate_of(*out.lo), b = estimate_of(*out.hi);
     const double x = static_cast<double>(k - K);
     const auto lin = [x](double ya, double yb) { return ya + x * (yb - ya); };
     StageEstimate& e = out.estimate;
@@ -225,13 +226,13 @@ std::optional<IntraStageCostModel::Piece> IntraStageCostModel::piece(const Stage
   const std::int64_t blocks = std::min(k, max_whole_blocks_ + 1);
   const bool extrapolated = k > blocks;  // then blocks == K + 1
   Piece p;
-  p.result = extrapolated ? priced->hi : priced->lo;
+  p.result = extrapolated ? *priced->hi : *priced->lo;
   p.graph = &template_graph(c.micro_batch_size, std::max<std::int64_t>(blocks, 1));
   p.blocks = blocks;
   p.stage_blocks = k;
   p.bytes_per_iteration = p.result.bytes_per_iteration;
   if (extrapolated) {
-    const IntraResult& a = priced->lo;
+    const IntraResult& a = *priced->lo;
     const double x = static_cast<double>(k - (blocks - 1));
     std::set<std::string> names;
     for (const auto& kv : a.bytes_per_iteration) names.insert(kv.first);

@@ -92,8 +92,8 @@ class IntraStageCostModel {
 
   // The intra-op solve of a range (embedding?, `blocks` blocks, head?) for the candidate's
   // micro-batch size, placement, mesh and recomputation, minimising time + lambda x memory
-  // (lambda 0: the least-time plan; cached).
-  IntraResult solve_template(bool embedding, std::int64_t blocks, bool head,
+  // (lambda 0: the least-time plan). Cached: the reference stays valid while the model lives.
+  const IntraResult& solve_template(bool embedding, std::int64_t blocks, bool head,
                              const StageCandidate& candidate, double lambda_s_per_byte);
 
   // Most variants a candidate can have (the stage DP's StageDpOptions::max_variants).
@@ -101,11 +101,13 @@ class IntraStageCostModel {
 
  private:
   // The solves that price a candidate: `lo` the exact range or the K-block template, `hi` the
-  // (K + 1)-block one when extrapolated. operator() and piece() both go through it, so a plan's
-  // ops come from the very solves that priced its stages.
+  // (K + 1)-block one when extrapolated (null when exact); both point into the cache. operator()
+  // and piece() both go through it, so a plan's ops come from the very solves that priced its
+  // stages.
   struct Priced {
     StageEstimate estimate;
-    IntraResult lo, hi;
+    const IntraResult* lo = nullptr;
+    const IntraResult* hi = nullptr;
   };
   std::optional<Priced> price(const StageCandidate& candidate);
 

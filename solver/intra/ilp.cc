@@ -15,8 +15,13 @@
 #include <utility>
 
 #include "solver/intra/ilp_mip.h"
+#include "solver/intra/ilp_private.h"
 
 namespace strata::solver {
+
+using detail::budget_active;
+using detail::cross_check;
+
 namespace {
 
 // Solver objective vs evaluate(): relative to the sum of |chosen terms|, the scale at which the
@@ -32,13 +37,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-bool budget_active(const IlpProblem& p) {
-  if (!(p.memory_budget_bytes > 0)) return false;
-  for (const auto& set : p.liveness) {
-    if (!set.empty()) return true;
-  }
-  return false;
-}
 
 double node_memory(const IlpNode& n, StrategyIdx s) {
   return n.memory_bytes.empty() ? 0.0 : n.memory_bytes[static_cast<std::size_t>(s)];
@@ -402,25 +400,6 @@ enum class Backend : std::uint8_t { kAuto, kLpSolve, kCbc };
 
 // Checks a candidate solution against the original problem: every strategy allowed, memory kept,
 // and the solver's objective equal to evaluate()'s. A mismatch is a bug, reported as kError.
-void cross_check(const IlpProblem& p, double solver_objective_s, IlpSolution* s) {
-  double abs_sum = 0;
-  s->objective_s = evaluate_with_abs(p, s->choice, &abs_sum);
-  char buf[256];
-  if (std::isinf(s->objective_s)) {
-    s->message = "solution uses a forbidden strategy or edge pair";
-  } else if (!memory_feasible(p, s->choice)) {
-    s->message = "solution violates a liveness-set memory budget";
-  } else if (std::fabs(solver_objective_s - s->objective_s) >
-             kObjectiveRtol * std::max(abs_sum, std::numeric_limits<double>::min())) {
-    std::snprintf(buf, sizeof buf, "solver objective %.17g s != evaluate() %.17g s",
-                  solver_objective_s, s->objective_s);
-    s->message = buf;
-  } else {
-    return;
-  }
-  s->status = SolveStatus::kError;
-  s->message = s->solver + ": " + s->message;
-}
 
 IlpSolution solve_mip(const IlpProblem& p, Backend backend, double time_limit_s,
                       std::int64_t lp_solve_max_variables) {
@@ -492,6 +471,34 @@ IlpSolution solve_mip(const IlpProblem& p, Backend backend, double time_limit_s,
 }
 
 }  // namespace
+
+bool detail::budget_active(const IlpProblem& p) {
+  if (!(p.memory_budget_bytes > 0)) return false;
+  for (const auto& set : p.liveness) {
+    if (!set.empty()) return true;
+  }
+  return false;
+}
+
+void detail::cross_check(const IlpProblem& p, double solver_objective_s, IlpSolution* s) {
+  double abs_sum = 0;
+  s->objective_s = evaluate_with_abs(p, s->choice, &abs_sum);
+  char buf[256];
+  if (std::isinf(s->objective_s)) {
+    s->message = "solution uses a forbidden strategy or edge pair";
+  } else if (!memory_feasible(p, s->choice)) {
+    s->message = "solution violates a liveness-set memory budget";
+  } else if (std::fabs(solver_objective_s - s->objective_s) >
+             kObjectiveRtol * std::max(abs_sum, std::numeric_limits<double>::min())) {
+    std::snprintf(buf, sizeof buf, "solver objective %.17g s != evaluate() %.17g s",
+                  solver_objective_s, s->objective_s);
+    s->message = buf;
+  } else {
+    return;
+  }
+  s->status = SolveStatus::kError;
+  s->message = s->solver + ": " + s->message;
+}
 
 const char* solve_status_name(SolveStatus status) {
   switch (status) {
@@ -710,13 +717,27 @@ IlpSolution solve_ilp(const IlpProblem& problem, const IlpOptions& options) {
   validate(problem);
   const std::string& name = options.solver;
   if (name == "auto") {
-    if (is_chain(problem) && !budget_active(problem)) return solve_chain_dp(problem);
+    if (!budget_active(problem)) {
+      if (is_chain(problem)) return solve_chain_dp(problem);
+      std::optional<IlpSolution> s = try_variable_elimination(problem, options.elimination_max_work);
+      if (s) return *s;
+    }
     return solve_mip(problem, Backend::kAuto, options.time_limit_s, options.lp_solve_max_variables);
   }
   if (name == "lp_solve") return solve_lp_solve(problem, options.time_limit_s);
   if (name == "cbc") return solve_cbc(problem, options.time_limit_s);
   if (name == "chain_dp") return solve_chain_dp(problem);
   if (name == "brute_force") return solve_brute_force(problem);
+  if (name == "variable_elimination") {
+    std::optional<IlpSolution> s = try_variable_elimination(problem, options.elimination_max_work);
+    if (s) return *s;
+    IlpSolution refused;
+    refused.solver = name;
+    refused.message = "variable_elimination: the elimination order needs more work than "
+                      "IlpOptions::elimination_max_work (" +
+                      std::to_string(options.elimination_max_work) + ")";
+    return refused;
+  }
   throw std::invalid_argument("IlpOptions::solver: unknown solver '" + name + "'");
 }
 

@@ -1,13 +1,15 @@
 // The intra-operator sharding ILP as plain data, and its solvers (DESIGN.md section 4).
 // Problem: pick one strategy per node; pay node costs plus an edge cost for each producer/consumer
 // pair of choices; optionally keep the bytes of every liveness set under a per-device budget.
-// Solvers: lp_solve (default), CBC (large memory-constrained problems), an exact DP for chains
-// without a budget, and brute force (tests). Every solution is re-evaluated by evaluate().
+// Solvers: lp_solve (default), CBC (large memory-constrained problems), without a budget an
+// exact DP for chains and variable elimination for graphs of small treewidth, and brute force
+// (tests). Every solution is re-evaluated by evaluate().
 // Pure C++: lp_solve and CBC headers are included only in their adapter .cc files.
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,12 +51,17 @@ enum class SolveStatus : std::uint8_t {
 const char* solve_status_name(SolveStatus status);
 
 struct IlpOptions {
-  std::string solver = "auto";  // "auto", "lp_solve", "cbc", "chain_dp", "brute_force"
+  // "auto", "lp_solve", "cbc", "chain_dp", "variable_elimination", "brute_force"
+  std::string solver = "auto";
   double time_limit_s = 60.0;
-  // "auto": chain_dp when the problem is a chain without budget; else lp_solve while the problem
-  // has at most this many binary variables, CBC above (lp_solve's simplex stalls on large
+  // "auto": without a budget, chain_dp for a chain, else variable elimination when its planned
+  // work is at most elimination_max_work; otherwise lp_solve while the problem has at most
+  // lp_solve_max_variables binaries, CBC above (lp_solve's simplex stalls on large
   // memory-constrained problems, TOOLCHAIN.md section 4).
   std::int64_t lp_solve_max_variables = 20000;
+  // Sums |S_w| x (table entries) over the elimination order: ~1 ns each, so the default
+  // (2^24) declines orders that would take more than ~20 ms, where lp_solve is as quick.
+  std::int64_t elimination_max_work = std::int64_t{1} << 24;
 };
 
 struct IlpSolution {
@@ -84,6 +91,11 @@ IlpSolution solve_cbc(const IlpProblem& problem, double time_limit_s);
 // throws std::invalid_argument unless is_chain holds and no memory constraint is active.
 bool is_chain(const IlpProblem& problem);
 IlpSolution solve_chain_dp(const IlpProblem& problem);
+// No budget: min-sum variable elimination (ilp_elimination.cc), exact on any graph, in time
+// exponential in its treewidth: nullopt, without solving, when the greedy order's work exceeds
+// max_work. Throws std::invalid_argument when a memory budget is active.
+std::optional<IlpSolution> try_variable_elimination(const IlpProblem& problem,
+                                                    std::int64_t max_work);
 // Enumerates every assignment (tests; throws std::invalid_argument above 2^22 assignments).
 IlpSolution solve_brute_force(const IlpProblem& problem);
 

@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -434,7 +436,8 @@ TEST_CASE("ilp: auto dispatch", "[ilp]") {
 
 TEST_CASE("ilp: random graphs, lp_solve = CBC = brute force (= chain DP)", "[ilp]") {
   std::mt19937_64 rng(20240611);
-  int optimal = 0, infeasible = 0, binding = 0, with_forbidden = 0, chain_dp_checked = 0;
+  int optimal = 0, infeasible = 0, binding = 0, with_forbidden = 0, chain_dp_checked = 0,
+      elimination_checked = 0;
   constexpr int kCases = 240;
   for (int t = 0; t < kCases; ++t) {
     const bool chain_only = t % 4 == 0;
@@ -453,6 +456,13 @@ TEST_CASE("ilp: random graphs, lp_solve = CBC = brute force (= chain DP)", "[ilp
       INFO(solver << ": " << s.objective_s << " vs brute force " << bf.objective_s);
       REQUIRE(s.status == bf.status);
       if (bf.status == SolveStatus::kOptimal) CHECK(same_objective(s.objective_s, bf.objective_s));
+    }
+    if (budget == Budget::kNone) {
+      const IlpSolution ve = run(p, "variable_elimination");
+      check_solution(p, ve);
+      REQUIRE(ve.status == bf.status);
+      if (bf.status == SolveStatus::kOptimal) CHECK(same_objective(ve.objective_s, bf.objective_s));
+      ++elimination_checked;
     }
     if (rc.chain_only && budget == Budget::kNone) {
       const IlpSolution dp = solve_chain_dp(p);
@@ -480,14 +490,93 @@ TEST_CASE("ilp: random graphs, lp_solve = CBC = brute force (= chain DP)", "[ilp
   }
   std::printf(
       "ilp random: %d cases, %d optimal, %d infeasible, %d with a binding budget, "
-      "%d with forbidden entries, %d checked by chain DP\n",
-      kCases, optimal, infeasible, binding, with_forbidden, chain_dp_checked);
+      "%d with forbidden entries, %d checked by chain DP, %d by variable elimination\n",
+      kCases, optimal, infeasible, binding, with_forbidden, chain_dp_checked, elimination_checked);
   // The generator must exercise every path it is meant to.
   CHECK(optimal >= 150);
   CHECK(infeasible >= 30);
   CHECK(binding >= 20);
   CHECK(with_forbidden >= 100);
   CHECK(chain_dp_checked >= 50);
+  CHECK(elimination_checked >= 120);
+}
+
+// Denser graphs than random_case's (every pair within distance 3 joined with probability 0.6,
+// up to 6 strategies): treewidth ~3-5, beyond what the degree-2 eliminations of ilp_reduce.h
+// remove. Variable elimination must reach lp_solve's optimum (MIP gaps 0) on each.
+TEST_CASE("ilp: variable elimination = lp_solve on denser graphs", "[ilp]") {
+  std::mt19937_64 rng(7031);
+  std::uniform_real_distribution<double> u01(0, 1);
+  int compared = 0;
+  for (int t = 0; t < 40; ++t) {
+    IlpProblem p;
+    const int n = 12 + t % 14;
+    for (int i = 0; i < n; ++i) {
+      IlpNode nd;
+      const int k = 2 + static_cast<int>(u01(rng) * 5);
+      for (int a = 0; a < k; ++a) nd.cost_s.push_back(u01(rng) < 0.05 ? kF : 1e-3 * u01(rng));
+      p.nodes.push_back(nd);
+    }
+    for (int i = 0; i < n; ++i) {
+      for (int j = i + 1; j < std::min(n, i + 4); ++j) {
+        if (j > i + 1 && u01(rng) > 0.6) continue;
+        IlpEdge e;
+        e.src = u01(rng) < 0.5 ? i : j;
+        e.dst = e.src == i ? j : i;
+        const std::size_t size = p.nodes[std::size_t(i)].cost_s.size() *
+                                 p.nodes[std::size_t(j)].cost_s.size();
+        for (std::size_t q = 0; q < size; ++q) {
+          const double x = u01(rng);
+          e.cost_s.push_back(x < 0.04 ? kF : x < 0.3 ? 0.0 : 1e-3 * u01(rng));
+        }
+        p.edges.push_back(e);
+      }
+    }
+    INFO("case " << t << ": " << n << " nodes, " << p.edges.size() << " edges");
+    const IlpSolution lps = run(p, "lp_solve");
+    const IlpSolution ve = run(p, "variable_elimination");
+    check_solution(p, lps);
+    check_solution(p, ve);
+    REQUIRE(ve.status == lps.status);
+    if (lps.status == SolveStatus::kOptimal) {
+      CHECK(same_objective(ve.objective_s, lps.objective_s));
+      ++compared;
+    }
+  }
+  CHECK(compared >= 30);
+}
+
+TEST_CASE("ilp: variable elimination declines orders above its work limit", "[ilp]") {
+  // Node 0 joined to 1, 2, 3 (3 strategies each) and 1 - 2 - 3 in a path. Every node has two or
+  // three neighbours, so the first elimination alone builds a table of at least 3 x 3 entries at
+  // 3 sums each: 27 > 20 declines it; the whole order (27 + 27 + 9 + 3 = 66) fits in 1000.
+  IlpProblem p;
+  for (int i = 0; i < 4; ++i) p.nodes.push_back(node({1 * kMs, 2 * kMs, 3 * kMs}));
+  for (const auto& [a, b] : std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {0, 3}, {1, 2},
+                                                             {2, 3}}) {
+    p.edges.push_back(edge(a, b, std::vector<double>(9, 0.5 * kMs)));
+  }
+  // (0, 0, 0, 0): 4 x 1 + 5 x 0.5 = 6.5 ms
+  CHECK_FALSE(try_variable_elimination(p, 20).has_value());
+  const std::optional<IlpSolution> s = try_variable_elimination(p, 1000);
+  REQUIRE(s.has_value());
+  CHECK(s->status == SolveStatus::kOptimal);
+  CHECK(s->objective_s == Approx(6.5 * kMs));
+  IlpOptions o;
+  o.elimination_max_work = 20;
+  CHECK(solve_ilp(p, o).solver == "lp_solve");  // auto falls back to the MIP
+  o.solver = "variable_elimination";
+  const IlpSolution refused = solve_ilp(p, o);
+  CHECK(refused.status == SolveStatus::kError);
+  CHECK(refused.message.find("elimination_max_work") != std::string::npos);
+  o.solver = "auto";
+  o.elimination_max_work = 1000;
+  CHECK(solve_ilp(p, o).solver == "variable_elimination");
+  p.memory_budget_bytes = 1;  // no memory_bytes, no liveness: inactive, still fine
+  CHECK(try_variable_elimination(p, 1000).has_value());
+  p.nodes[0].memory_bytes = {1, 1, 1};
+  p.liveness = {{0}};
+  CHECK_THROWS_AS(try_variable_elimination(p, 1000), std::invalid_argument);
 }
 
 TEST_CASE("ilp: larger budgeted instance, CBC vs lp_solve", "[ilp][ilp_large]") {
@@ -508,20 +597,26 @@ TEST_CASE("ilp: larger budgeted instance, CBC vs lp_solve", "[ilp][ilp_large]") 
   check_solution(free, lps_free);
   IlpOptions o;
   o.time_limit_s = 120;
-  const IlpSolution automatic = solve_ilp(free, o);  // not a chain: a MIP, and too big for lp_solve
+  // Not a chain, so variable elimination (treewidth ~6 here); declined, a MIP too big for lp_solve.
+  const IlpSolution eliminated = solve_ilp(free, o);
+  o.elimination_max_work = 0;
+  const IlpSolution automatic = solve_ilp(free, o);
   std::printf(
       "ilp large: %zu nodes, %zu edges, %lld binaries (wall times)\n"
       "  budgeted:   cbc %s %.9f s in %.2f s; lp_solve %s %.9f s in %.2f s\n"
-      "  unbudgeted (auto -> %s): cbc %s %.9f s in %.2f s; lp_solve %s %.9f s in %.2f s\n",
+      "  unbudgeted (auto -> %s; variable elimination %.9f s in %.3f s): cbc %s %.9f s in %.2f s; lp_solve %s %.9f s in %.2f s\n",
       p.nodes.size(), p.edges.size(), static_cast<long long>(cbc.variables),
       solve_status_name(cbc.status), cbc.objective_s, cbc.wall_s, solve_status_name(lps.status),
-      lps.objective_s, lps.wall_s, automatic.solver.c_str(), solve_status_name(cbc_free.status),
+      lps.objective_s, lps.wall_s, automatic.solver.c_str(), eliminated.objective_s,
+      eliminated.wall_s, solve_status_name(cbc_free.status),
       cbc_free.objective_s, cbc_free.wall_s, solve_status_name(lps_free.status),
       lps_free.objective_s, lps_free.wall_s);
   REQUIRE(cbc.status == SolveStatus::kOptimal);
   REQUIRE(cbc_free.status == SolveStatus::kOptimal);
   CHECK(cbc.variables > 20000);
   CHECK(automatic.solver == "cbc");
+  CHECK(eliminated.solver == "variable_elimination");
+  CHECK(same_objective(eliminated.objective_s, cbc_free.objective_s));
   CHECK(automatic.status == SolveStatus::kOptimal);
   CHECK(same_objective(automatic.objective_s, cbc_free.objective_s));
   CHECK(cbc_free.objective_s < cbc.objective_s);  // the budget binds

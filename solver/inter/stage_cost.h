@@ -130,6 +130,7 @@ class IntraStageCostModel {
   std::int64_t max_whole_blocks_ = 1;
   // per (micro-batch size, blocks): the training graph of a GPT with that many blocks
   std::map<std::pair<std::int64_t, std::int64_t>, TrainingGraph> templates_;
+  IntraCache intra_cache_;  // strategies and resharding times shared by the stages below
   std::map<RangeKey, IntraStage> stages_;                       // built ILPs
   std::map<std::pair<RangeKey, double>, IntraResult> results_;  // (range, lambda) -> solve
   std::map<RangeKey, std::vector<IntraResult>> frontiers_;

@@ -141,7 +141,7 @@ double memory_bytes(const StageModel& m, const MemoryTerm& t, StrategyIdx s) {
   const Tensor& tensor = m.graph->tensor(t.tensor);
   if (t.full) return static_cast<double>(num_elements(tensor.shape)) * t.bytes_per_element;
   const Strategy& st =
-      m.ops[static_cast<std::size_t>(t.op)].strategies[static_cast<std::size_t>(s)];
+      m.ops[static_cast<std::size_t>(t.op)].strategies()[static_cast<std::size_t>(s)];
   const Layout& layout = t.output ? st.outputs.at(static_cast<std::size_t>(t.slot))
                                   : st.inputs.at(static_cast<std::size_t>(t.slot));
   return static_cast<double>(num_elements(local_shape(tensor.shape, layout, m.mesh))) *

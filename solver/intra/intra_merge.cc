@@ -42,7 +42,7 @@ bool is_update(OpKind kind) { return kind == OpKind::kAdamW || kind == OpKind::k
 // k's layout is injective): then following that input determines the op.
 bool determined_by_input(const StageOp& op, int k) {
   std::set<Layout> seen;
-  for (const Strategy& s : op.strategies) {
+  for (const Strategy& s : op.strategies()) {
     if (!seen.insert(s.inputs.at(static_cast<std::size_t>(k))).second) return false;
   }
   return true;
@@ -68,8 +68,8 @@ StrategyIdx choose(const StageModel& m, StageOpIdx f, int k, const Layout& leade
   plain.partial = kNoAxes;
   const Layout* wants[2] = {&leader_layout, &plain};
   for (const Layout* want : wants) {
-    for (std::size_t s = 0; s < op.strategies.size(); ++s) {
-      if (op.strategies[s].inputs[static_cast<std::size_t>(k)] == *want) {
+    for (std::size_t s = 0; s < op.strategies().size(); ++s) {
+      if (op.strategies()[s].inputs[static_cast<std::size_t>(k)] == *want) {
         return static_cast<StrategyIdx>(s);
       }
     }
@@ -78,9 +78,9 @@ StrategyIdx choose(const StageModel& m, StageOpIdx f, int k, const Layout& leade
       m.graph->ops[static_cast<std::size_t>(op.op)].inputs[static_cast<std::size_t>(k)];
   StrategyIdx best = 0;
   double best_s = kForbidden;
-  for (std::size_t s = 0; s < op.strategies.size(); ++s) {
+  for (std::size_t s = 0; s < op.strategies().size(); ++s) {
     const double c =
-        reshard_time_s(m, t, leader_layout, op.strategies[s].inputs[static_cast<std::size_t>(k)]) +
+        reshard_time_s(m, t, leader_layout, op.strategies()[s].inputs[static_cast<std::size_t>(k)]) +
         node_time_s(m, f, static_cast<StrategyIdx>(s));
     if (c <= best_s) best_s = c, best = static_cast<StrategyIdx>(s);
   }
@@ -132,7 +132,7 @@ void merge_followers(StageModel& m, bool merge) {
   for (std::size_t i = 0; merge && i < m.ops.size(); ++i) {
     StageOp& f = m.ops[i];
     const Op& op = g.ops[static_cast<std::size_t>(f.op)];
-    if (!is_light(op.kind) || f.strategies.size() < 2) continue;  // (1)
+    if (!is_light(op.kind) || f.strategies().size() < 2) continue;  // (1)
     bool leaves_stage = false;                                    // (5)
     for (TensorId t : op.outputs) leaves_stage = leaves_stage || leaves.count(t) > 0;
     if (leaves_stage && op.kind != OpKind::kSumSquares) continue;
@@ -163,8 +163,8 @@ void merge_followers(StageModel& m, bool merge) {
     op.shares_input_reshard = false;
     if (op.leader >= 0) continue;
     op.node = m.num_nodes++;
-    op.of_node.resize(op.strategies.size());
-    for (std::size_t s = 0; s < op.strategies.size(); ++s)
+    op.of_node.resize(op.strategies().size());
+    for (std::size_t s = 0; s < op.strategies().size(); ++s)
       op.of_node[s] = static_cast<StrategyIdx>(s);
   }
   for (std::size_t i = 0; i < m.ops.size(); ++i) {
@@ -176,11 +176,11 @@ void merge_followers(StageModel& m, bool merge) {
     f.of_node.resize(leader.of_node.size());
     bool all_exact = true;
     for (std::size_t a = 0; a < leader.of_node.size(); ++a) {
-      const Strategy& ls = leader.strategies[static_cast<std::size_t>(leader.of_node[a])];
+      const Strategy& ls = leader.strategies()[static_cast<std::size_t>(leader.of_node[a])];
       const Layout& layout = l.sibling ? ls.inputs.at(static_cast<std::size_t>(l.leader_slot))
                                        : ls.outputs.at(static_cast<std::size_t>(l.leader_slot));
       f.of_node[a] = choose(m, static_cast<StageOpIdx>(i), l.input, layout);
-      all_exact = all_exact && f.strategies[static_cast<std::size_t>(f.of_node[a])]
+      all_exact = all_exact && f.strategies()[static_cast<std::size_t>(f.of_node[a])]
                                        .inputs[static_cast<std::size_t>(l.input)] == layout;
     }
     // (3) the shared resharding needs the same layout for every choice; otherwise the sum of

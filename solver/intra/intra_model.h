@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "solver/intra/intra_cache.h"
 #include "solver/intra/intra_pass.h"
 #include "solver/intra/resharding.h"
 
@@ -24,9 +25,12 @@ using StageOpIdx = std::int32_t;  // index into StageModel::ops
 
 struct StageOp {
   OpId op = 0;
-  std::vector<Strategy> strategies;    // after restrict_to (and extra partial-add strategies)
-  std::vector<std::int32_t> original;  // per strategy: index in enumerate_strategies, or for a
-                                       // partial-add strategy its index after those
+  // After restrict_to (and extra partial-add strategies), with per strategy its index in
+  // enumerate_strategies or, for a partial-add strategy, its index after those. Shared with
+  // other stages through the IntraCache (valid while it lives).
+  const IntraCache::OpChoices* choices = nullptr;
+  const std::vector<Strategy>& strategies() const { return choices->strategies; }
+  const std::vector<std::int32_t>& original() const { return choices->original; }
   Bucket bucket = Bucket::kMicrobatch;
   double weight = 1;  // executions per bucket (2 for recomputed forward ops)
   // Follower merging (intra_merge.cc): the ILP node this op belongs to and, per strategy of
@@ -79,8 +83,8 @@ struct StageModel {
   std::vector<EdgeTerm> exits;
   std::vector<MemoryTerm> memory;
   NodeIdx num_nodes = 0;
-  // Memoised resharding times per (tensor, from, to).
-  mutable std::map<std::pair<TensorId, std::pair<Layout, Layout>>, double> reshard_cache;
+  // Resharding times of this mesh and links, shared with other stages (intra_cache.h).
+  IntraCache::Reshards* reshards = nullptr;
 };
 
 // Seconds of one execution of op `i` with strategy `s`: local compute + internal collectives.

@@ -23,7 +23,7 @@ bool is_update(OpKind kind) { return kind == OpKind::kAdamW || kind == OpKind::k
 // and every non-empty set Q of mesh axes (of size > 1) it leaves unused, one more strategy with
 // both inputs and the output partial over Q. Then the gradient of a parameter read twice is
 // reduced once, after the sum, not once per partial.
-void add_partial_add_strategies(StageOp& op, MeshShape mesh) {
+void add_partial_add_strategies(IntraCache::OpChoices& op, MeshShape mesh) {
   const std::size_t n = op.strategies.size();
   for (std::size_t s = 0; s < n; ++s) {
     const Strategy base = op.strategies[s];
@@ -82,7 +82,8 @@ bool allowed(const std::string& restrict, const Op& op, const Strategy& s, MeshS
   return replicated;
 }
 
-void restrict_strategies(StageOp& sop, const Op& op, const std::string& restrict, MeshShape mesh) {
+void restrict_strategies(IntraCache::OpChoices& sop, const Op& op, const std::string& restrict,
+                         MeshShape mesh) {
   if (restrict.empty()) return;
   std::vector<Strategy> kept;
   std::vector<std::int32_t> orig;
@@ -128,7 +129,7 @@ std::string summarize(const StageModel& m, const std::vector<StrategyIdx>& op_ch
   bool zero = false;
   for (std::size_t i = 0; i < m.ops.size(); ++i) {
     const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
-    const Strategy& s = m.ops[i].strategies[static_cast<std::size_t>(op_choice[i])];
+    const Strategy& s = m.ops[i].strategies()[static_cast<std::size_t>(op_choice[i])];
     if (op.kind == OpKind::kMatMul && op.phase == OpPhase::kForward) {
       for (int a = 0; a < 2; ++a)
         votes[a][axis_class(s.axis_letter[static_cast<std::size_t>(a)])] += s.local_flops + 1;
@@ -168,21 +169,14 @@ double bucket_coef(const StageModel& m, Bucket b, double weight) {
 }  // namespace
 
 double reshard_time_s(const StageModel& m, TensorId t, const Layout& from, const Layout& to) {
-  if (from == to) return 0;
-  const auto key = std::make_pair(t, std::make_pair(from, to));
-  const auto it = m.reshard_cache.find(key);
-  if (it != m.reshard_cache.end()) return it->second;
   const Tensor& tensor = m.graph->tensor(t);
-  const double s =
-      resharding_time_s(plan_resharding(tensor.shape, tensor.dtype, from, to, m.mesh), m.links);
-  m.reshard_cache.emplace(key, s);
-  return s;
+  return m.reshards->time_s(tensor.shape, tensor.dtype, from, to);
 }
 
 double node_time_s(const StageModel& m, StageOpIdx i, StrategyIdx si) {
   const StageOp& sop = m.ops[static_cast<std::size_t>(i)];
   const Op& op = m.graph->ops[static_cast<std::size_t>(sop.op)];
-  const Strategy& s = sop.strategies[static_cast<std::size_t>(si)];
+  const Strategy& s = sop.strategies()[static_cast<std::size_t>(si)];
   // Bytes touched: every input read and output written once; an in-place update also writes
   // back the parameter and its state (all inputs but the gradient and the scale pair).
   double bytes = 0;
@@ -206,12 +200,12 @@ double node_time_s(const StageModel& m, StageOpIdx i, StrategyIdx si) {
 
 const Layout& edge_src_layout(const StageModel& m, const EdgeTerm& e, StrategyIdx src_s) {
   const Strategy& s =
-      m.ops[static_cast<std::size_t>(e.src)].strategies[static_cast<std::size_t>(src_s)];
+      m.ops[static_cast<std::size_t>(e.src)].strategies()[static_cast<std::size_t>(src_s)];
   return e.src_is_storage ? s.inputs.at(0) : s.outputs.at(static_cast<std::size_t>(e.src_slot));
 }
 const Layout& edge_dst_layout(const StageModel& m, const EdgeTerm& e, StrategyIdx dst_s) {
   return m.ops[static_cast<std::size_t>(e.dst)]
-      .strategies[static_cast<std::size_t>(dst_s)]
+      .strategies()[static_cast<std::size_t>(dst_s)]
       .inputs.at(static_cast<std::size_t>(e.dst_input));
 }
 double exit_time_s(const StageModel& m, const EdgeTerm& e, StrategyIdx src_s) {
@@ -234,7 +228,8 @@ namespace {
 // build_problem below for what each term costs).
 StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
                        std::int64_t layer_end, const ClusterSpec& cluster,
-                       const StagePlacement& placement, const IntraOptions& options) {
+                       const StagePlacement& placement, const IntraOptions& options,
+                       IntraCache& cache) {
   const Graph& g = training.graph;
   StageModel m;
   m.graph = &g;
@@ -263,6 +258,7 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
   m.dtype = options.dtype;
   m.micro_batches = options.micro_batches;
   m.in_flight = std::max<std::int64_t>(1, options.in_flight_microbatches);
+  m.reshards = &cache.reshards(m.mesh, m.links);
 
   const std::vector<char> acc = gradient_accumulated(g);
   const double fwd_weight = options.recompute ? 2 : 1;
@@ -271,16 +267,21 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
     if (op.layer < layer_begin || op.layer >= layer_end) continue;
     StageOp sop;
     sop.op = static_cast<OpId>(o);
-    sop.strategies = enumerate_strategies(g, op, m.mesh);
-    for (std::size_t s = 0; s < sop.strategies.size(); ++s)
-      sop.original.push_back(static_cast<std::int32_t>(s));
-    if (op.kind == OpKind::kAdd && op.phase == OpPhase::kBackward &&
-        acc[static_cast<std::size_t>(op.outputs.at(0))]) {
-      add_partial_add_strategies(sop, m.mesh);
-    }
+    const bool partial_add = op.kind == OpKind::kAdd && op.phase == OpPhase::kBackward &&
+                             acc[static_cast<std::size_t>(op.outputs.at(0))];
     const bool force_batch =
         r.empty() && options.force_batch_axis0 && m.mesh.d0 > 1 && m.mesh.d1 > 1;
-    restrict_strategies(sop, op, force_batch ? std::string("batch-axis0") : r, m.mesh);
+    const std::string restrict = force_batch ? std::string("batch-axis0") : r;
+    const auto make = [&](const std::vector<Strategy>& all) {
+      IntraCache::OpChoices c;
+      c.strategies = all;
+      for (std::size_t s = 0; s < all.size(); ++s) c.original.push_back(static_cast<std::int32_t>(s));
+      if (partial_add) add_partial_add_strategies(c, m.mesh);
+      restrict_strategies(c, op, restrict, m.mesh);
+      return c;
+    };
+    sop.choices = &cache.op_choices(g, op, m.mesh, (partial_add ? "partial-add " : "") + restrict,
+                                    make);
     sop.bucket = op.phase == OpPhase::kOptimizer ? Bucket::kIteration : Bucket::kMicrobatch;
     sop.weight = op.phase == OpPhase::kForward ? fwd_weight : 1;
     m.index_of[sop.op] = static_cast<StageOpIdx>(m.ops.size());
@@ -505,6 +506,7 @@ IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t*
 }  // namespace
 
 struct IntraStage::Impl {
+  std::unique_ptr<IntraCache> own_cache;  // when the caller shares none
   const Graph* graph = nullptr;
   IntraOptions options;
   StageModel model;
@@ -515,16 +517,21 @@ struct IntraStage::Impl {
 
 IntraStage::IntraStage(const TrainingGraph& training, std::int64_t layer_begin,
                        std::int64_t layer_end, const ClusterSpec& cluster,
-                       const StagePlacement& placement, const IntraOptions& options)
+                       const StagePlacement& placement, const IntraOptions& options,
+                       IntraCache* cache)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.graph = &training.graph;
   s.options = options;
-  s.model = build_model(training, layer_begin, layer_end, cluster, placement, options);
+  if (cache == nullptr) {
+    s.own_cache = std::make_unique<IntraCache>();
+    cache = s.own_cache.get();
+  }
+  s.model = build_model(training, layer_begin, layer_end, cluster, placement, options, *cache);
   StageModel& m = s.model;
   s.base.num_ops = static_cast<std::int64_t>(m.ops.size());
   for (const StageOp& op : m.ops) {
-    if (op.strategies.empty()) {
+    if (op.strategies().empty()) {
       s.base.status = SolveStatus::kInfeasible;
       s.base.message = "op " + training.graph.ops[static_cast<std::size_t>(op.op)].name +
                        " has no strategy under restrict_to '" + options.restrict_to + "'";
@@ -627,14 +634,14 @@ IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) c
     const StageOp& op = m.ops[i];
     const double t = op.weight * node_time_s(m, static_cast<StageOpIdx>(i), op_choice[i]);
     (op.bucket == Bucket::kMicrobatch ? per_mb : per_it) += t;
-    const Strategy& s = op.strategies[static_cast<std::size_t>(op_choice[i])];
+    const Strategy& s = op.strategies()[static_cast<std::size_t>(op_choice[i])];
     for (const InternalComm& c : s.comm) {
       if (m.mesh.axis_size(c.axis) > 1) {
         result.bytes_per_iteration[collective_name(c.kind)] +=
             count_per_iteration(op.bucket, op.weight) * static_cast<double>(c.bytes);
       }
     }
-    result.strategy[op.op] = op.original[static_cast<std::size_t>(op_choice[i])];
+    result.strategy[op.op] = op.original()[static_cast<std::size_t>(op_choice[i])];
     result.strategy_name[op.op] = s.name;
     result.chosen[op.op] = s;
   }

@@ -15,6 +15,7 @@
 #include "solver/cost/cluster_spec.h"
 #include "solver/cost/cost_model.h"
 #include "solver/intra/ilp.h"
+#include "solver/intra/intra_cache.h"
 #include "solver/intra/layout.h"
 #include "solver/intra/strategy.h"
 #include "solver/ir/autodiff.h"
@@ -99,12 +100,14 @@ IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_beg
 
 // The same stage's ILP built once and solved under several memory treatments (the stage cost
 // model of solver/inter asks for a stage's memory/time trade-off). solve_intra_op(...) ==
-// IntraStage(...).solve(). The graph must outlive it.
+// IntraStage(...).solve(). The graph must outlive it. `cache` (may be null: a private one)
+// shares strategy lists and resharding times with other stages (intra_cache.h); it must
+// outlive the IntraStage.
 class IntraStage {
  public:
   IntraStage(const TrainingGraph& training, std::int64_t layer_begin, std::int64_t layer_end,
              const ClusterSpec& cluster, const StagePlacement& placement,
-             const IntraOptions& options);
+             const IntraOptions& options, IntraCache* cache = nullptr);
   ~IntraStage();
   IntraStage(IntraStage&&) noexcept;
   IntraStage& operator=(IntraStage&&) noexcept;

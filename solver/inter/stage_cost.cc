@@ -94,7 +94,7 @@ const IntraResult& IntraStageCostModel::solve_template(bool embedding, std::int6
   const RangeKey key = range_key(embedding, blocks, head, c);
   const auto it = results_.find({key, lambda});
   if (it != results_.end()) return it->second;
-  IntraResult r = stage(key, c).solve_weighted(lambda);
+  IntraResult r = stage(key, c).solve_weighted(lambda, IntraStage::Detail::kCosts);
   ++ilp_solves_;
   return results_.emplace(std::make_pair(key, lambda), std::move(r)).first->second;
 }
@@ -104,7 +104,7 @@ const std::vector<IntraResult>& IntraStageCostModel::frontier(bool embedding, st
   const RangeKey key = range_key(embedding, blocks, head, c);
   auto it = frontiers_.find(key);
   if (it != frontiers_.end()) return it->second;
-  std::vector<IntraResult> f = stage(key, c).frontier(kMaxVariants);
+  std::vector<IntraResult> f = stage(key, c).frontier(kMaxVariants, IntraStage::Detail::kCosts);
   // ~2 weighted solves per vertex (memory_frontier); the first repeats solve_template's lambda 0.
   ilp_solves_ += std::max<std::int64_t>(0, 2 * static_cast<std::int64_t>(f.size()) - 2);
   for (const IntraResult& r : f)
@@ -144,6 +144,7 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
   const auto estimate = [&](double lambda, Priced& out) {
     if (exact) {
       out.lo = &solve_template(embed, k, head, c, lambda);
+      out.lo_key = range_key(embed, k, head, c);
       out.hi = nullptr;
       if (!solved(*out.lo)) return false;
       out.estimate = estimate_of(*out.lo);
@@ -151,6 +152,8 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
     }
     out.lo = &solve_template(embed, K, head, c, lambda);
     out.hi = &solve_template(embed, K + 1, head, c, lambda);
+    out.lo_key = range_key(embed, K, head, c);
+    out.hi_key = range_key(embed, K + 1, head, c);
     if (!solved(*out.lo) || !solved(*out.hi)) return false;
     const StageEstimate a = estimate_of(*out.lo), b = estimate_of(*out.hi);
     const double x = static_cast<double>(k - K);
@@ -227,13 +230,15 @@ std::optional<IntraStageCostModel::Piece> IntraStageCostModel::piece(const Stage
   const std::int64_t blocks = std::min(k, max_whole_blocks_ + 1);
   const bool extrapolated = k > blocks;  // then blocks == K + 1
   Piece p;
-  p.result = extrapolated ? *priced->hi : *priced->lo;
+  // The pricing solves carry costs only; the plan needs their strategies and bytes.
+  const IntraResult lo = stage(priced->lo_key, c).complete(*priced->lo);
+  p.result = extrapolated ? stage(priced->hi_key, c).complete(*priced->hi) : lo;
   p.graph = &template_graph(c.micro_batch_size, std::max<std::int64_t>(blocks, 1));
   p.blocks = blocks;
   p.stage_blocks = k;
   p.bytes_per_iteration = p.result.bytes_per_iteration;
   if (extrapolated) {
-    const IntraResult& a = *priced->lo;
+    const IntraResult& a = lo;
     const double x = static_cast<double>(k - (blocks - 1));
     std::set<std::string> names;
     for (const auto& kv : a.bytes_per_iteration) names.insert(kv.first);

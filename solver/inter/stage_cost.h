@@ -104,16 +104,17 @@ class IntraStageCostModel {
   // (K + 1)-block one when extrapolated (null when exact); both point into the cache. operator()
   // and piece() both go through it, so a plan's ops come from the very solves that priced its
   // stages.
-  struct Priced {
-    StageEstimate estimate;
-    const IntraResult* lo = nullptr;
-    const IntraResult* hi = nullptr;
-  };
-  std::optional<Priced> price(const StageCandidate& candidate);
-
   // (embedding, blocks, head, mbs, group, hosts, devices, d0, d1, recompute)
   using RangeKey = std::tuple<bool, std::int64_t, bool, std::int64_t, std::int64_t, std::int64_t,
                               std::int64_t, std::int64_t, std::int64_t, bool>;
+  struct Priced {
+    StageEstimate estimate;
+    const IntraResult* lo = nullptr;  // IntraStage::Detail::kCosts results
+    const IntraResult* hi = nullptr;
+    RangeKey lo_key, hi_key;
+  };
+  std::optional<Priced> price(const StageCandidate& candidate);
+
   RangeKey range_key(bool embedding, std::int64_t blocks, bool head, const StageCandidate& c) const;
   const IntraStage& stage(const RangeKey& key, const StageCandidate& c);
   double least_memory(bool embedding, std::int64_t blocks, bool head, const StageCandidate& c);

@@ -578,24 +578,29 @@ IntraResult IntraStage::solve() const {
       return result;
     }
   }
-  return finish(solve_exact(problem, s.options.ilp), 0);
+  return finish(solve_exact(problem, s.options.ilp), 0, Detail::kFull);
 }
 
-IntraResult IntraStage::solve_weighted(double lambda_s_per_byte) const {
+IntraResult IntraStage::solve_weighted(double lambda_s_per_byte, Detail detail) const {
   const Impl& s = *impl_;
   if (s.final) return s.base;
   return finish(strata::solver::solve_weighted(s.problem, lambda_s_per_byte, s.options.ilp),
-                lambda_s_per_byte);
+                lambda_s_per_byte, detail);
 }
 
-std::vector<IntraResult> IntraStage::frontier(int max_points) const {
+std::vector<IntraResult> IntraStage::frontier(int max_points, Detail detail) const {
   const Impl& s = *impl_;
   if (s.final) return {s.base};
   std::vector<IntraResult> out;
   for (FrontierPoint& p : memory_frontier(s.problem, s.options.ilp, max_points)) {
-    out.push_back(finish(std::move(p.solution), p.lambda_s_per_byte));
+    out.push_back(finish(std::move(p.solution), p.lambda_s_per_byte, detail));
   }
   return out;
+}
+
+IntraResult IntraStage::complete(const IntraResult& costs) const {
+  if (impl_->final) return impl_->base;
+  return finish(costs.ilp, costs.memory_weight_s_per_byte, Detail::kFull);
 }
 
 IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_begin,
@@ -605,7 +610,9 @@ IntraResult solve_intra_op(const TrainingGraph& training, std::int64_t layer_beg
 }
 
 // The result of a solution of the stage's ILP: times, bytes and memory re-evaluated op by op.
-IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) const {
+IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte,
+                               Detail detail) const {
+  const bool full = detail == Detail::kFull;
   const Impl& st = *impl_;
   const StageModel& m = st.model;
   const Graph& graph = *st.graph;
@@ -634,6 +641,7 @@ IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) c
     const StageOp& op = m.ops[i];
     const double t = op.weight * node_time_s(m, static_cast<StageOpIdx>(i), op_choice[i]);
     (op.bucket == Bucket::kMicrobatch ? per_mb : per_it) += t;
+    if (!full) continue;
     const Strategy& s = op.strategies()[static_cast<std::size_t>(op_choice[i])];
     for (const InternalComm& c : s.comm) {
       if (m.mesh.axis_size(c.axis) > 1) {
@@ -651,7 +659,7 @@ IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) c
     (e.bucket == Bucket::kMicrobatch ? per_mb : per_it) += e.weight * edge_time_s(m, e, a, b);
     const Layout& from = edge_src_layout(m, e, a);
     const Layout& to = edge_dst_layout(m, e, b);
-    if (from == to) continue;
+    if (!full || from == to) continue;
     const Tensor& t = graph.tensor(e.tensor);
     for (const auto& [kind, bytes] :
          bytes_by_kind(plan_resharding(t.shape, t.dtype, from, to, m.mesh))) {
@@ -664,7 +672,7 @@ IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) c
     (e.bucket == Bucket::kMicrobatch ? per_mb : per_it) += e.weight * exit_time_s(m, e, a);
     Layout from = edge_src_layout(m, e, a), to = from;
     to.partial = kNoAxes;
-    if (from == to) continue;
+    if (!full || from == to) continue;
     const Tensor& t = graph.tensor(e.tensor);
     for (const auto& [kind, bytes] :
          bytes_by_kind(plan_resharding(t.shape, t.dtype, from, to, m.mesh))) {
@@ -685,7 +693,7 @@ IntraResult IntraStage::finish(IlpSolution solution, double lambda_s_per_byte) c
                            std::to_string(result.ilp.objective_s) +
                            " s differs from the re-evaluated " + std::to_string(recomputed) + " s");
   }
-  result.summary = summarize(m, op_choice);
+  if (full) result.summary = summarize(m, op_choice);
   return result;
 }
 

@@ -112,22 +112,29 @@ class IntraStage {
   IntraStage(IntraStage&&) noexcept;
   IntraStage& operator=(IntraStage&&) noexcept;
 
+  // What a result carries: everything in IntraResult (kFull), or for pricing many candidates
+  // only status, times, memory, ilp and memory_weight_s_per_byte (kCosts; complete() adds the
+  // rest).
+  enum class Detail : std::uint8_t { kCosts, kFull };
+
   // Least time under the memory budget (options.memory_budget_bytes, else the device's), exact
   // (ilp_reduce.h solve_exact: the unconstrained optimum when it fits, else the budgeted ILP).
   IntraResult solve() const;
   // Least time + lambda x bytes of the memory row (g), no budget: a Lagrangian relaxation whose
   // optimum is also the least-time plan under a budget equal to its own memory.
-  IntraResult solve_weighted(double lambda_s_per_byte) const;
+  IntraResult solve_weighted(double lambda_s_per_byte, Detail detail = Detail::kFull) const;
   // The vertices of the stage's memory/time frontier (ilp_reduce.h memory_frontier), by
   // decreasing memory and increasing time, at most max_points; each result carries its weight.
-  std::vector<IntraResult> frontier(int max_points) const;
+  std::vector<IntraResult> frontier(int max_points, Detail detail = Detail::kFull) const;
+  // A kCosts result of this stage completed to kFull (its solution re-evaluated op by op).
+  IntraResult complete(const IntraResult& costs) const;
   // The least the memory row (g) can hold: every node at its leanest strategy (0 when empty).
   // No plan of the stage needs less; no solve.
   double least_memory_bytes() const;
 
  private:
   struct Impl;
-  IntraResult finish(IlpSolution solution, double lambda_s_per_byte) const;
+  IntraResult finish(IlpSolution solution, double lambda_s_per_byte, Detail detail) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -66,6 +66,12 @@ const IntraStage& IntraStageCostModel::stage(const RangeKey& key, const StageCan
   auto it = stages_.find(key);
   if (it != stages_.end()) return it->second;
   const auto& [embedding, blocks, head, mbs, group, hosts, devices, d0, d1, recompute] = key;
+  if (recompute) {  // the same stage without recomputation, re-weighted (no new enumeration)
+    RangeKey plain = key;
+    std::get<9>(plain) = false;
+    IntraStage derived = stage(plain, c).with_recompute(true);
+    return stages_.emplace(key, std::move(derived)).first->second;
+  }
   StagePlacement placement;
   placement.group = group;
   placement.hosts = hosts;
@@ -73,7 +79,7 @@ const IntraStage& IntraStageCostModel::stage(const RangeKey& key, const StageCan
   placement.mesh = MeshShape{d0, d1};
   IntraOptions options = base_;
   options.micro_batches = global_batch_ / c.micro_batch_size;
-  options.recompute = recompute;
+  options.recompute = false;
   // Template of max(blocks, 1) blocks: layers 0 embedding, 1..n blocks, n+1 head.
   const std::int64_t n = std::max<std::int64_t>(blocks, 1);
   const std::int64_t begin = embedding ? 0 : (blocks == 0 ? n + 1 : 1);

@@ -20,7 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
-#include <set>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
@@ -43,40 +43,65 @@ struct Order {
   std::vector<std::vector<NodeIdx>> neighbours;
 };
 
+// The interaction graph as one bit row per node (the cores GPT leaves have tens of nodes: a
+// word or two per row).
+class BitGraph {
+ public:
+  explicit BitGraph(std::size_t n) : n_(n), words_((n + 63) / 64), bits_(n * words_, 0) {}
+  void set(std::size_t u, std::size_t v) { row(u)[v / 64] |= std::uint64_t{1} << (v % 64); }
+  void clear(std::size_t u, std::size_t v) { row(u)[v / 64] &= ~(std::uint64_t{1} << (v % 64)); }
+  // Calls f(v) for every neighbour v of u, ascending.
+  template <class F>
+  void for_each(std::size_t u, F f) const {
+    const std::uint64_t* r = row(u);
+    for (std::size_t w = 0; w < words_; ++w) {
+      for (std::uint64_t b = r[w]; b != 0; b &= b - 1)
+        f(w * 64 + static_cast<std::size_t>(__builtin_ctzll(b)));
+    }
+  }
+
+ private:
+  std::uint64_t* row(std::size_t u) { return bits_.data() + u * words_; }
+  const std::uint64_t* row(std::size_t u) const { return bits_.data() + u * words_; }
+  std::size_t n_, words_;
+  std::vector<std::uint64_t> bits_;
+};
+
 std::optional<Order> plan_order(const IlpProblem& p, double max_work) {
   const std::size_t n = p.nodes.size();
-  std::vector<std::set<NodeIdx>> adj(n);
+  BitGraph adj(n);
   for (const IlpEdge& e : p.edges) {
-    if (e.src == e.dst) continue;
-    adj[static_cast<std::size_t>(e.src)].insert(e.dst);
-    adj[static_cast<std::size_t>(e.dst)].insert(e.src);
+    adj.set(static_cast<std::size_t>(e.src), static_cast<std::size_t>(e.dst));
+    adj.set(static_cast<std::size_t>(e.dst), static_cast<std::size_t>(e.src));
   }
   const auto size_of = [&](std::size_t v) {
     return static_cast<double>(p.nodes[v].cost_s.size());
   };
+  // table[v]: the size of the table eliminating v now would build (product over its neighbours).
+  std::vector<double> table(n, 1);
+  for (std::size_t v = 0; v < n; ++v) adj.for_each(v, [&](std::size_t u) { table[v] *= size_of(u); });
   std::vector<char> alive(n, 1);
   Order order;
   double work = 0;
+  std::vector<NodeIdx> nb;
   for (std::size_t step = 0; step < n; ++step) {
     std::size_t best = n;
-    double best_table = 0;
     for (std::size_t v = 0; v < n; ++v) {
-      if (!alive[v]) continue;
-      double table = 1;
-      for (NodeIdx u : adj[v]) table *= size_of(static_cast<std::size_t>(u));
-      if (best == n || table < best_table) best = v, best_table = table;
+      if (alive[v] && (best == n || table[v] < table[best])) best = v;
     }
-    work += best_table * size_of(best);
+    work += table[best] * size_of(best);
     if (work > max_work) return std::nullopt;
     alive[best] = 0;
-    const std::vector<NodeIdx> nb(adj[best].begin(), adj[best].end());
+    nb.clear();
+    adj.for_each(best, [&](std::size_t u) { nb.push_back(static_cast<NodeIdx>(u)); });
     for (NodeIdx u : nb) {  // the neighbours become a clique (the scope of g)
-      std::set<NodeIdx>& au = adj[static_cast<std::size_t>(u)];
-      au.erase(static_cast<NodeIdx>(best));
-      au.insert(nb.begin(), nb.end());
-      au.erase(u);
+      const auto su = static_cast<std::size_t>(u);
+      adj.clear(su, best);
+      for (NodeIdx v : nb)
+        if (v != u) adj.set(su, static_cast<std::size_t>(v));
+      table[su] = 1;
+      adj.for_each(su, [&](std::size_t v) { table[su] *= size_of(v); });
     }
-    adj[best].clear();
     order.nodes.push_back(static_cast<NodeIdx>(best));
     order.neighbours.push_back(nb);
   }

@@ -8,11 +8,10 @@ namespace strata::solver {
 double IntraCache::Reshards::time_s(const Shape& shape, DType dtype, const Layout& from,
                                     const Layout& to) {
   if (from == to) return 0;
-  auto key = std::make_tuple(shape, dtype, from, to);
-  const auto it = times_.find(key);
+  const auto it = times_.find(std::tie(shape, dtype, from, to));
   if (it != times_.end()) return it->second;
   const double s = resharding_time_s(plan_resharding(shape, dtype, from, to, mesh_), links_);
-  times_.emplace(std::move(key), s);
+  times_.emplace(std::make_tuple(shape, dtype, from, to), s);
   return s;
 }
 

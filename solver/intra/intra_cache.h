@@ -40,7 +40,8 @@ class IntraCache {
    private:
     MeshShape mesh_;
     MeshAxisLinks links_;
-    std::map<std::tuple<Shape, DType, Layout, Layout>, double> times_;
+    // std::less<>: looked up by a tuple of references, without copying the key
+    std::map<std::tuple<Shape, DType, Layout, Layout>, double, std::less<>> times_;
   };
 
   // enumerate_strategies(graph, op, mesh), memoised; the reference stays valid while the cache

@@ -261,7 +261,6 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
   m.reshards = &cache.reshards(m.mesh, m.links);
 
   const std::vector<char> acc = gradient_accumulated(g);
-  const double fwd_weight = options.recompute ? 2 : 1;
   for (std::size_t o = 0; o < g.ops.size(); ++o) {
     const Op& op = g.ops[o];
     if (op.layer < layer_begin || op.layer >= layer_end) continue;
@@ -283,7 +282,6 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
     sop.choices = &cache.op_choices(g, op, m.mesh, (partial_add ? "partial-add " : "") + restrict,
                                     make);
     sop.bucket = op.phase == OpPhase::kOptimizer ? Bucket::kIteration : Bucket::kMicrobatch;
-    sop.weight = op.phase == OpPhase::kForward ? fwd_weight : 1;
     m.index_of[sop.op] = static_cast<StageOpIdx>(m.ops.size());
     m.ops.push_back(std::move(sop));
   }
@@ -315,8 +313,7 @@ void add_edge_terms(StageModel& m, const IntraOptions& options) {
       e.src_slot = p->second.second;
       e.tensor = t;
       e.bucket = src.bucket;
-      e.weight = src.weight;
-      if (acc[static_cast<std::size_t>(t)]) e.bucket = Bucket::kIteration, e.weight = 1;
+      if (acc[static_cast<std::size_t>(t)]) e.bucket = Bucket::kIteration;
       producer.erase(p);  // once per tensor
       m.exits.push_back(e);
     }
@@ -338,22 +335,37 @@ void add_edge_terms(StageModel& m, const IntraOptions& options) {
       e.dst_input = static_cast<int>(k);
       e.tensor = t;
       e.bucket = dst.bucket;
-      e.weight = dst.weight;
       const auto p = producer.find(t);
       if (p != producer.end()) {
         e.src = p->second.first;
         e.src_slot = p->second.second;
-        if (acc[static_cast<std::size_t>(t)]) e.bucket = Bucket::kIteration, e.weight = 1;
+        if (acc[static_cast<std::size_t>(t)]) e.bucket = Bucket::kIteration;
       } else {
         const auto u = update_of_param.find(t);
         if (u == update_of_param.end() || u->second == e.dst) continue;  // free: see (d)
         e.src = u->second;
         e.src_is_storage = true;
-        if (zero2) e.bucket = Bucket::kIteration, e.weight = 1;
+        if (zero2) e.bucket = Bucket::kIteration;
       }
       m.edges.push_back(e);
     }
   }
+}
+
+// The weights w of the ILP below: forward ops run r = 2 times per micro-batch with
+// recomputation, other ops once per bucket; a per-micro-batch term takes the weight of the op
+// that pays it (an edge: its consumer, an exit: its producer), a per-iteration term 1. The only
+// part of a stage model, besides its memory terms, that recomputation changes.
+void set_weights(StageModel& m, bool recompute) {
+  const Graph& g = *m.graph;
+  for (StageOp& op : m.ops) {
+    const bool forward = g.ops[static_cast<std::size_t>(op.op)].phase == OpPhase::kForward;
+    op.weight = forward && recompute ? 2 : 1;
+  }
+  for (EdgeTerm& e : m.edges)
+    e.weight = e.bucket == Bucket::kMicrobatch ? m.ops[static_cast<std::size_t>(e.dst)].weight : 1;
+  for (EdgeTerm& e : m.exits)
+    e.weight = e.bucket == Bucket::kMicrobatch ? m.ops[static_cast<std::size_t>(e.src)].weight : 1;
 }
 
 double budget_of(const ClusterSpec& cluster, const StagePlacement& placement,
@@ -407,6 +419,22 @@ double budget_of(const ClusterSpec& cluster, const StagePlacement& placement,
 //      Dropped when even the largest choice per node fits; infeasible when the smallest does not.
 //  (h) forbidden choices: restrict_to removes strategies from S_v before the model is built
 //      (never a huge cost), and followers have no variables of their own.
+// The distinct layouts among n (layout_of(i) for i < n), and which one each i has.
+struct DistinctLayouts {
+  std::vector<const Layout*> layouts;
+  std::vector<std::size_t> index;
+  template <class F>
+  DistinctLayouts(std::size_t n, F layout_of) : index(n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const Layout& l = layout_of(i);
+      std::size_t k = 0;
+      while (k < layouts.size() && !(*layouts[k] == l)) ++k;
+      if (k == layouts.size()) layouts.push_back(&l);
+      index[i] = k;
+    }
+  }
+};
+
 IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t* num_edges) {
   IlpProblem p;
   std::vector<std::size_t> size(static_cast<std::size_t>(m.num_nodes), 0);
@@ -465,9 +493,24 @@ IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t*
     std::vector<double>& cost = edges[key];
     const std::size_t rows = flip ? nv : nu, cols = flip ? nu : nv;
     cost.resize(rows * cols, 0.0);
+    // edge_time_s(m, e, a, b), priced once per distinct pair of layouts (many strategies of an
+    // op lay a given operand out alike).
+    const DistinctLayouts from(nu, [&](std::size_t a) -> const Layout& {
+      return edge_src_layout(m, e, src.of_node[a]);
+    });
+    const DistinctLayouts to(nv, [&](std::size_t b) -> const Layout& {
+      return edge_dst_layout(m, e, dst.of_node[b]);
+    });
+    std::vector<double> pair_s(from.layouts.size() * to.layouts.size());
+    for (std::size_t i = 0; i < from.layouts.size(); ++i) {
+      for (std::size_t j = 0; j < to.layouts.size(); ++j) {
+        pair_s[i * to.layouts.size() + j] =
+            reshard_time_s(m, e.tensor, *from.layouts[i], *to.layouts[j]);
+      }
+    }
     for (std::size_t a = 0; a < nu; ++a) {
       for (std::size_t b = 0; b < nv; ++b) {
-        const double c = coef * edge_time_s(m, e, src.of_node[a], dst.of_node[b]);
+        const double c = coef * pair_s[from.index[a] * to.layouts.size() + to.index[b]];
         cost[flip ? b * cols + a : a * cols + b] += c;
       }
     }
@@ -506,7 +549,8 @@ IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t*
 }  // namespace
 
 struct IntraStage::Impl {
-  std::unique_ptr<IntraCache> own_cache;  // when the caller shares none
+  std::shared_ptr<IntraCache> own_cache;  // when the caller shares none (kept by with_recompute)
+  double budget_bytes = 0;
   const Graph* graph = nullptr;
   IntraOptions options;
   StageModel model;
@@ -524,9 +568,10 @@ IntraStage::IntraStage(const TrainingGraph& training, std::int64_t layer_begin,
   s.graph = &training.graph;
   s.options = options;
   if (cache == nullptr) {
-    s.own_cache = std::make_unique<IntraCache>();
+    s.own_cache = std::make_shared<IntraCache>();
     cache = s.own_cache.get();
   }
+  s.budget_bytes = budget_of(cluster, placement, options);
   s.model = build_model(training, layer_begin, layer_end, cluster, placement, options, *cache);
   StageModel& m = s.model;
   s.base.num_ops = static_cast<std::int64_t>(m.ops.size());
@@ -541,14 +586,31 @@ IntraStage::IntraStage(const TrainingGraph& training, std::int64_t layer_begin,
   }
   merge_followers(m, options.merge_followers);
   add_edge_terms(m, options);
-  add_memory_terms(m, options.recompute, options.restrict_to == "zero2");
-  s.problem = build_problem(m, budget_of(cluster, placement, options), &s.base.num_edges);
+  lower(s);
+}
+
+// Weights, memory terms and the ILP: the parts of a stage that depend on recomputation.
+void IntraStage::lower(Impl& s) {
+  StageModel& m = s.model;
+  set_weights(m, s.options.recompute);
+  m.memory.clear();
+  add_memory_terms(m, s.options.recompute, s.options.restrict_to == "zero2");
+  s.problem = build_problem(m, s.budget_bytes, &s.base.num_edges);
   s.base.num_nodes = m.num_nodes;
   if (s.problem.nodes.empty()) {
     s.base.status = SolveStatus::kOptimal;
     s.base.summary = "empty";
     s.final = true;
   }
+}
+
+IntraStage IntraStage::with_recompute(bool recompute) const {
+  IntraStage out;
+  out.impl_ = std::make_unique<Impl>(*impl_);
+  Impl& s = *out.impl_;
+  s.options.recompute = recompute;
+  if (!s.final) lower(s);
+  return out;
 }
 
 IntraStage::~IntraStage() = default;

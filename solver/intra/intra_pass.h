@@ -128,12 +128,19 @@ class IntraStage {
   std::vector<IntraResult> frontier(int max_points, Detail detail = Detail::kFull) const;
   // A kCosts result of this stage completed to kFull (its solution re-evaluated op by op).
   IntraResult complete(const IntraResult& costs) const;
+  // The same stage with recomputation set as given: equal to building it anew with
+  // options.recompute = recompute, without enumerating strategies or pricing reshardings again
+  // (only the weights of forward ops and the memory terms differ).
+  IntraStage with_recompute(bool recompute) const;
+
   // The least the memory row (g) can hold: every node at its leanest strategy (0 when empty).
   // No plan of the stage needs less; no solve.
   double least_memory_bytes() const;
 
  private:
   struct Impl;
+  IntraStage() = default;
+  static void lower(Impl& s);
   IntraResult finish(IlpSolution solution, double lambda_s_per_byte, Detail detail) const;
   std::unique_ptr<Impl> impl_;
 };

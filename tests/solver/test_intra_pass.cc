@@ -259,3 +259,48 @@ TEST_CASE("restrict_to gives exactly the plan method", "[intra_pass]") {
 }
 
 }  // namespace strata::solver
+
+namespace strata::solver {
+
+// with_recompute(r) must equal a stage built anew with options.recompute = r: compared through
+// what the ILP sees (least memory, the least-time plan's time, tail and memory, and one
+// memory-weighted plan), both ways, on a 2-D mesh with merging, and for zero2 (whose gathered
+// copies have their own weights and memory terms).
+TEST_CASE("with_recompute equals building the stage anew", "[intra_pass]") {
+  GptConfig cfg;
+  cfg.layers = 2, cfg.hidden = 64, cfg.heads = 4, cfg.seq_len = 32, cfg.vocab = 256;
+  const TrainingGraph tg = gpt_training(cfg, 16);
+  for (const std::string restrict : {"", "zero2"}) {
+    for (const bool from : {false, true}) {
+      IntraOptions o;
+      o.micro_batches = 4;
+      o.in_flight_microbatches = 3;
+      o.restrict_to = restrict;
+      o.recompute = from;
+      const IntraStage built(tg, 1, 3, v100_host(), on_host(2, 4), o);
+      o.recompute = !from;
+      const IntraStage fresh(tg, 1, 3, v100_host(), on_host(2, 4), o);
+      const IntraStage derived = built.with_recompute(!from);
+      INFO("restrict_to '" << restrict << "', recompute " << from << " -> " << !from);
+      CHECK(derived.least_memory_bytes() == fresh.least_memory_bytes());
+      CHECK(derived.least_memory_bytes() != built.least_memory_bytes());
+      for (const double lambda : {0.0, 1e-12}) {
+        const IntraResult a = derived.solve_weighted(lambda), b = fresh.solve_weighted(lambda);
+        REQUIRE(a.status == SolveStatus::kOptimal);
+        REQUIRE(b.status == SolveStatus::kOptimal);
+        CHECK(a.ilp.objective_s == Approx(b.ilp.objective_s).epsilon(1e-12));
+        CHECK(a.time_per_microbatch_s == Approx(b.time_per_microbatch_s).epsilon(1e-12));
+        CHECK(a.tail_s == Approx(b.tail_s).epsilon(1e-12));
+        CHECK(a.activation_memory_bytes == b.activation_memory_bytes);
+        CHECK(a.static_memory_bytes == b.static_memory_bytes);
+        CHECK(a.strategy_name == b.strategy_name);
+      }
+      // Recomputation runs the forward twice: strictly slower at the least-time plan.
+      const double t_built = built.solve_weighted(0).time_per_microbatch_s;
+      const double t_derived = derived.solve_weighted(0).time_per_microbatch_s;
+      CHECK((from ? t_built > t_derived : t_derived > t_built));
+    }
+  }
+}
+
+}  // namespace strata::solver

@@ -551,6 +551,7 @@ IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t*
 struct IntraStage::Impl {
   std::shared_ptr<IntraCache> own_cache;  // when the caller shares none (kept by with_recompute)
   double budget_bytes = 0;
+  double least_memory_bytes = 0;  // every node at its leanest strategy
   const Graph* graph = nullptr;
   IntraOptions options;
   StageModel model;
@@ -597,6 +598,11 @@ void IntraStage::lower(Impl& s) {
   add_memory_terms(m, s.options.recompute, s.options.restrict_to == "zero2");
   s.problem = build_problem(m, s.budget_bytes, &s.base.num_edges);
   s.base.num_nodes = m.num_nodes;
+  s.least_memory_bytes = 0;
+  for (const IlpNode& n : s.problem.nodes) {
+    if (!n.memory_bytes.empty())
+      s.least_memory_bytes += *std::min_element(n.memory_bytes.begin(), n.memory_bytes.end());
+  }
   if (s.problem.nodes.empty()) {
     s.base.status = SolveStatus::kOptimal;
     s.base.summary = "empty";
@@ -617,14 +623,7 @@ IntraStage::~IntraStage() = default;
 IntraStage::IntraStage(IntraStage&&) noexcept = default;
 IntraStage& IntraStage::operator=(IntraStage&&) noexcept = default;
 
-double IntraStage::least_memory_bytes() const {
-  double least = 0;
-  for (const IlpNode& n : impl_->problem.nodes) {
-    if (!n.memory_bytes.empty())
-      least += *std::min_element(n.memory_bytes.begin(), n.memory_bytes.end());
-  }
-  return least;
-}
+double IntraStage::least_memory_bytes() const { return impl_->least_memory_bytes; }
 
 IntraResult IntraStage::solve() const {
   const Impl& s = *impl_;

@@ -5,6 +5,7 @@
 // it speaks StageCandidate; solver/intra never includes solver/inter. Pure C++.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -63,10 +64,8 @@ class IntraStageCostModel {
   // A StageCostFn sharing this model (and its cache).
   static StageCostFn as_function(std::shared_ptr<IntraStageCostModel> model);
 
-  std::int64_t ilp_solves() const {
-    return ilp_solves_;
-  }  // intra-op solves so far (each weight
-     // and frontier vertex counts)
+  // Intra-op solves so far (each weight and frontier vertex counts); readable from any thread.
+  std::int64_t ilp_solves() const { return ilp_solves_.load(); }
 
   // The intra-op summary ("dp2 x tp4", intra_pass.h) of the range that prices the candidate (the
   // candidate's own range, or the (K + 1)-block template when extrapolated). "" when the
@@ -135,7 +134,7 @@ class IntraStageCostModel {
   std::map<RangeKey, IntraStage> stages_;                       // built ILPs
   std::map<std::pair<RangeKey, double>, IntraResult> results_;  // (range, lambda) -> solve
   std::map<RangeKey, std::vector<IntraResult>> frontiers_;
-  std::int64_t ilp_solves_ = 0;
+  std::atomic<std::int64_t> ilp_solves_{0};
 };
 
 }  // namespace strata::solver

@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -576,26 +579,79 @@ void choose_levels(const Problem& p, Table& t) {
 
 }  // namespace
 
-StageDpResult plan_stages(const StageDpOptions& options, const StageCostFn& cost) {
+// The micro-batch counts counts[w], counts[w + W], ... of worker w of W, searched in order with
+// the worker's own incumbent (the early stop prunes against the best plan of its own counts).
+struct WorkerResult {
+  Incumbent best;
+  Overshoot failure;  // least over-memory slicing while the worker had no plan
+  std::int64_t failure_b = 0;
+  std::int64_t cost_evaluations = 0;
+  std::exception_ptr error;
+};
+
+StageDpResult plan_stages(const StageDpOptions& options, const std::vector<StageCostFn>& costs) {
   const auto start = std::chrono::steady_clock::now();
   detail::validate_stage_dp_options(options);
-  if (!cost) throw std::invalid_argument("stage_dp: cost function is empty");
+  if (costs.empty()) throw std::invalid_argument("stage_dp: no cost function");
+  for (const StageCostFn& cost : costs) {
+    if (!cost) throw std::invalid_argument("stage_dp: cost function is empty");
+  }
+  const std::vector<std::int64_t> counts = detail::micro_batch_counts(options);
+  const std::size_t workers = std::min(costs.size(), std::max<std::size_t>(1, counts.size()));
+  std::vector<WorkerResult> out(workers);
+  std::mutex progress_mutex;
+  std::size_t done = 0;
+  double best_s = kInf;
+  const auto work = [&](std::size_t w) {
+    WorkerResult& r = out[w];
+    try {
+      Problem p;  // storage reused across micro-batch counts
+      Table t;
+      for (std::size_t i = w; i < counts.size(); i += workers) {
+        const std::int64_t b = counts[i];
+        build_problem(options, costs[w], b, r.cost_evaluations, p);
+        choose_levels(p, t);
+        const bool feasible = search_thresholds(p, t, r.best);
+        if (!feasible && !r.best.plan) {
+          Overshoot o = least_overshoot(p);
+          if (o.over_bytes < r.failure.over_bytes) r.failure = std::move(o), r.failure_b = b;
+        }
+        if (options.progress) {
+          const std::lock_guard<std::mutex> lock(progress_mutex);
+          best_s = std::min(best_s, r.best.key.iteration_s);
+          options.progress(b, ++done, counts.size(), best_s);
+        }
+      }
+    } catch (...) {
+      r.error = std::current_exception();
+    }
+  };
+  if (workers == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < workers; ++w) threads.emplace_back(work, w);
+    for (std::thread& th : threads) th.join();
+  }
+  // Merge as one sequential search would have ended: the best plan by plan_better (ties: fewer
+  // micro-batches, then fewer stages), or the least overshoot (ties: fewer micro-batches).
   StageDpResult result;
   Incumbent best;
   Overshoot failure;
-  Problem p;  // storage reused across micro-batch counts
-  Table t;
-  const std::vector<std::int64_t> counts = detail::micro_batch_counts(options);
-  for (std::size_t i = 0; i < counts.size(); ++i) {
-    const std::int64_t b = counts[i];
-    build_problem(options, cost, b, result.cost_evaluations, p);
-    choose_levels(p, t);
-    const bool feasible = search_thresholds(p, t, best);
-    if (!feasible && !best.plan) {
-      Overshoot o = least_overshoot(p);
-      if (o.over_bytes < failure.over_bytes) failure = std::move(o);  // ties: fewer B
+  std::int64_t failure_b = 0;
+  for (std::size_t w = 0; w < workers; ++w) {
+    WorkerResult& r = out[w];
+    if (r.error) std::rethrow_exception(r.error);
+    result.cost_evaluations += r.cost_evaluations;
+    if (r.best.plan && detail::plan_better(r.best.key, best.key)) {
+      best = std::move(r.best);
+      result.worker = static_cast<std::int32_t>(w);
     }
-    if (options.progress) options.progress(b, i + 1, counts.size(), best.key.iteration_s);
+    if (r.failure.over_bytes < failure.over_bytes ||
+        (r.failure.over_bytes == failure.over_bytes && r.failure_b < failure_b)) {
+      failure = std::move(r.failure);
+      failure_b = r.failure_b;
+    }
   }
   result.plan = std::move(best.plan);
   if (!result.plan) {
@@ -604,6 +660,10 @@ StageDpResult plan_stages(const StageDpOptions& options, const StageCostFn& cost
   }
   result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+StageDpResult plan_stages(const StageDpOptions& options, const StageCostFn& cost) {
+  return plan_stages(options, std::vector<StageCostFn>{cost});
 }
 
 }  // namespace strata::solver

@@ -99,6 +99,7 @@ struct StageDpResult {
   std::optional<StagePlan> plan;
   StageDpFailure failure;             // set when !plan
   std::int64_t cost_evaluations = 0;  // calls of the cost function (after caching)
+  std::int32_t worker = 0;            // which cost function priced the plan (parallel search)
   double wall_s = 0;
 };
 
@@ -127,6 +128,13 @@ std::vector<LogicalMesh> logical_meshes(const SubmeshShape& submesh);
 // ..." when no slicing uses every device at all. Throws std::invalid_argument on bad options,
 // std::runtime_error when the cost function returns a negative or non-finite number.
 StageDpResult plan_stages(const StageDpOptions& options, const StageCostFn& cost);
+// The same search on costs.size() threads: worker w searches the micro-batch counts w, w + W,
+// ... (in the order above) with costs[w] and its own incumbent, and the workers' bests are
+// merged by the tie rules above, so the plan is the one-thread plan (the early stop only prunes
+// what cannot beat an incumbent). Each cost function is called from its worker's thread only;
+// result.worker says whose priced the plan. Progress is reported under a lock, in completion
+// order. A worker's exception is rethrown here.
+StageDpResult plan_stages(const StageDpOptions& options, const std::vector<StageCostFn>& costs);
 
 // Enumerates every valid slicing (tests only; small L and device counts).
 StageDpResult plan_stages_brute_force(const StageDpOptions& options, const StageCostFn& cost);

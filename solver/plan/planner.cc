@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 
 #include "solver/cost/cost_model.h"
@@ -153,19 +154,31 @@ struct SearchOutcome {
   std::optional<StagePlan> plan;
   std::string failure;
   double ilp_s = 0, dp_s = 0;
+  std::int32_t worker = 0;  // the search thread whose cost model priced the plan
 };
 
+// One cost model per search thread (plan_stages runs models.size() workers); `worker` in the
+// outcome says whose priced the plan.
 SearchOutcome search(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o,
-                     const std::string& method, const std::shared_ptr<IntraStageCostModel>& costs) {
+                     const std::string& method,
+                     const std::vector<std::shared_ptr<IntraStageCostModel>>& models) {
   const Filter filter = method_filter(method, model, cluster, o);
   SearchOutcome out;
-  double cost_s = 0;
-  StageCostFn fn = [&](const StageCandidate& c) -> std::optional<StageEstimate> {
-    if (!filter(c)) return std::nullopt;
-    const auto t0 = Clock::now();
-    auto estimate = (*costs)(c);
-    cost_s += seconds_since(t0);
-    return estimate;
+  std::vector<double> cost_s(models.size(), 0.0);  // per worker, written by its thread only
+  std::vector<StageCostFn> fns;
+  for (std::size_t w = 0; w < models.size(); ++w) {
+    fns.push_back([&, w](const StageCandidate& c) -> std::optional<StageEstimate> {
+      if (!filter(c)) return std::nullopt;
+      const auto t0 = Clock::now();
+      auto estimate = (*models[w])(c);
+      cost_s[w] += seconds_since(t0);
+      return estimate;
+    });
+  }
+  const auto ilp_solves = [&models] {
+    std::int64_t n = 0;
+    for (const auto& m : models) n += m->ilp_solves();
+    return n;
   };
   const auto t0 = Clock::now();
   StageDpOptions dp = dp_options(model, cluster, o);
@@ -179,15 +192,20 @@ SearchOutcome search(const GptConfig& model, const ClusterSpec& cluster, const P
       } else {
         line << std::setprecision(4) << best_s << " s";
       }
-      line << ", " << costs->ilp_solves() << " ILPs, " << std::fixed << std::setprecision(1)
+      line << ", " << ilp_solves() << " ILPs, " << std::fixed << std::setprecision(1)
            << seconds_since(t0) << " s";
       o.progress(line.str());
     };
   }
-  StageDpResult result = plan_stages(dp, fn);
-  out.ilp_s = cost_s;
-  out.dp_s = seconds_since(t0) - cost_s;
+  StageDpResult result = plan_stages(dp, fns);
+  // Wall time split in proportion to the workers' time in the cost model.
+  double busy = 0;
+  for (double s : cost_s) busy += s;
+  const double wall = seconds_since(t0);
+  out.ilp_s = std::min(wall, busy / static_cast<double>(models.size()));
+  out.dp_s = wall - out.ilp_s;
   out.plan = result.plan;
+  out.worker = result.worker;
   out.failure = result.failure.message;
   return out;
 }
@@ -317,8 +335,14 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   base.dtype = o.dtype;
   base.restrict_to = restriction_of(o.method);
   base.force_batch_axis0 = true;  // as Alpa on 2-D meshes; see IntraOptions
-  auto costs =
-      std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base);
+  // One cost model per search thread; megatron-best shares one across its grid, on one thread.
+  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (o.method == "megatron-best" || o.micro_batches > 0) threads = 1;
+  std::vector<std::shared_ptr<IntraStageCostModel>> models;
+  for (int w = 0; w < std::max(1, threads); ++w) {
+    models.push_back(std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster,
+                                                           o.global_batch, base));
+  }
 
   SearchOutcome best;
   std::string best_label;
@@ -338,7 +362,7 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
         const std::string label = "dp" + std::to_string(grid.dp) + " x tp" + std::to_string(tp) +
                                   " x pp" + std::to_string(pp);
         if (o.progress) o.progress("megatron-best: trying " + label);
-        SearchOutcome outcome = search(model, cluster, grid, "megatron", costs);
+        SearchOutcome outcome = search(model, cluster, grid, "megatron", models);
         best.ilp_s += outcome.ilp_s;
         best.dp_s += outcome.dp_s;
         if (!outcome.plan) {
@@ -352,18 +376,19 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
       }
     }
   } else {
-    best = search(model, cluster, o, o.method, costs);
+    best = search(model, cluster, o, o.method, models);
   }
   if (!best.plan) {
     throw std::invalid_argument("plan.method " + o.method + ": no plan fits: " +
                                 (best.failure.empty() ? "no valid stage candidate" : best.failure));
   }
 
+  IntraStageCostModel& costs = *models[static_cast<std::size_t>(best.worker)];
   Plan plan = plan_from_stage_plan(*best.plan, cluster, o.global_batch, o.schedule, o.method);
   const std::int64_t mbs = o.global_batch / plan.micro_batches;
   for (std::size_t i = 0; i < plan.stages.size(); ++i) {
     const StageCandidate& c = best.plan->stages[i];
-    const std::optional<IntraStageCostModel::Piece> piece = costs->piece(c);
+    const std::optional<IntraStageCostModel::Piece> piece = costs.piece(c);
     if (!piece) continue;
     plan.stages[i].summary = piece->result.summary;
     plan.stages[i].ops = stage_ops(*piece, std::max<std::int64_t>(c.layer_begin, 1) - 1);
@@ -386,7 +411,8 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
       gpt_model_flops(o.global_batch, model.seq_len, model.hidden, model.layers, model.vocab);
   plan.predicted.tflops_per_device =
       flops / plan.predicted.iteration_s / static_cast<double>(devices) / 1e12;
-  plan.search.ilps_solved = costs->ilp_solves();
+  plan.search.ilps_solved = 0;
+  for (const auto& m : models) plan.search.ilps_solved += m->ilp_solves();
   plan.search.phases_s = {{"intra_op_ilps", best.ilp_s}, {"stage_dp", best.dp_s}};
   plan.search.wall_s = seconds_since(start);
   (void)best_label;

@@ -44,6 +44,10 @@ struct PlannerOptions {
   std::string dtype = "f32";
   OptimizerSpec optimizer;
   IlpOptions ilp;
+  // Threads for the plan search: micro-batch counts are searched in parallel, each thread with
+  // its own stage cost model (stage_dp.h; the plan is the one-thread plan). 0: the machine's
+  // hardware threads. megatron-best searches its grid on one thread (one shared cost model).
+  std::int32_t threads = 0;
   // Progress lines for long searches ("megatron-best: dp2 x tp4 x pp1 ..."); may be empty.
   std::function<void(const std::string&)> progress;
 };

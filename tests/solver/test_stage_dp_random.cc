@@ -120,7 +120,8 @@ std::string after(const std::string& s, const std::string& marker) {
   return at == std::string::npos ? s : s.substr(at);
 }
 
-int lean_plans = 0;  // DP plans with a stage on a variant > 0
+int lean_plans = 0;         // DP plans with a stage on a variant > 0
+int parallel_searches = 0;  // plans found with three or more micro-batch counts over 3 workers
 
 void compare_with_brute_force(const Instance& inst, int& feasible, int& infeasible) {
   const StageCostFn cost = random_cost(inst);
@@ -133,6 +134,28 @@ void compare_with_brute_force(const Instance& inst, int& feasible, int& infeasib
                  << inst.options.schedule << ", recompute " << inst.options.allow_recompute
                  << ", max_stages " << inst.options.max_stages);
   REQUIRE(dp.plan.has_value() == bf.plan.has_value());
+  // Micro-batch counts searched on three threads (stage_dp.h): the one-thread plan, or failure.
+  const StageDpResult par = plan_stages(inst.options, std::vector<StageCostFn>{cost, cost, cost});
+  REQUIRE(par.plan.has_value() == dp.plan.has_value());
+  if (par.plan) {
+    CHECK(par.plan->iteration_s == dp.plan->iteration_s);
+    CHECK(par.plan->micro_batches == dp.plan->micro_batches);
+    REQUIRE(par.plan->stages.size() == dp.plan->stages.size());
+    for (std::size_t j = 0; j < dp.plan->stages.size(); ++j) {
+      const StageCandidate &a = par.plan->stages[j], &b = dp.plan->stages[j];
+      CHECK(a.layer_begin == b.layer_begin);
+      CHECK(a.layer_end == b.layer_end);
+      CHECK(a.submesh.size() == b.submesh.size());
+      CHECK(a.mesh.d0 == b.mesh.d0);
+      CHECK(a.recompute == b.recompute);
+      CHECK(a.variant == b.variant);
+    }
+    CHECK(par.worker >= 0);
+    CHECK(par.worker < 3);
+    parallel_searches += inst.options.micro_batches == 0 && inst.options.global_batch > 2;
+  } else {
+    CHECK(par.failure.message == dp.failure.message);
+  }
   if (!dp.plan) {
     ++infeasible;
     INFO("dp: " << dp.failure.message << "\nbf: " << bf.failure.message);
@@ -175,6 +198,7 @@ TEST_CASE("stage DP equals brute force on random homogeneous instances", "[stage
     compare_with_brute_force(random_instance(seed, false, seed % 2 == 0), feasible, infeasible);
   }
   CHECK(feasible >= 100);
+  CHECK(parallel_searches >= 20);
   CHECK(infeasible >= 5);
 }
 

@@ -110,8 +110,11 @@ const std::vector<IntraResult>& IntraStageCostModel::frontier(bool embedding, st
   const RangeKey key = range_key(embedding, blocks, head, c);
   auto it = frontiers_.find(key);
   if (it != frontiers_.end()) return it->second;
-  std::vector<IntraResult> f = stage(key, c).frontier(kMaxVariants, IntraStage::Detail::kCosts);
-  // ~2 weighted solves per vertex (memory_frontier); the first repeats solve_template's lambda 0.
+  // Lambda 0 is solve_template's (price() always asks it first); ~2 weighted solves per further
+  // vertex (memory_frontier).
+  const IntraResult& least_time = solve_template(embedding, blocks, head, c, 0);
+  std::vector<IntraResult> f =
+      stage(key, c).frontier(kMaxVariants, IntraStage::Detail::kCosts, &least_time);
   ilp_solves_ += std::max<std::int64_t>(0, 2 * static_cast<std::int64_t>(f.size()) - 2);
   for (const IntraResult& r : f)
     results_.emplace(std::make_pair(key, r.memory_weight_s_per_byte), r);

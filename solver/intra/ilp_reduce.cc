@@ -416,9 +416,9 @@ FrontierPoint make_point(const IlpProblem& problem, IlpSolution s, double lambda
 }  // namespace
 
 std::vector<FrontierPoint> memory_frontier(const IlpProblem& problem, const IlpOptions& options,
-                                           int max_points) {
+                                           int max_points, const IlpSolution* least_cost) {
   if (max_points < 2) throw std::invalid_argument("memory_frontier: max_points must be >= 2");
-  IlpSolution first = solve_weighted(problem, 0, options);
+  IlpSolution first = least_cost != nullptr ? *least_cost : solve_weighted(problem, 0, options);
   if (!solved(first) || std::isinf(first.objective_s)) return {};
   std::vector<FrontierPoint> hull{make_point(problem, std::move(first), 0)};
   IlpSolution last = solve_leanest(problem, options);

@@ -56,7 +56,9 @@ struct FrontierPoint {
 // lambda = (c_B - c_A) / (m_A - m_B), kept when it lies strictly below the segment AB (Eisner and
 // Severance's parametric search: 2V - 1 weighted solves for V vertices). With max_points reached,
 // the widest memory gaps are refined first. Empty when the problem has no finite assignment.
+// least_cost: solve_weighted(problem, 0, options) when the caller already has it (saves a solve).
 std::vector<FrontierPoint> memory_frontier(const IlpProblem& problem, const IlpOptions& options,
-                                           int max_points);
+                                           int max_points,
+                                           const IlpSolution* least_cost = nullptr);
 
 }  // namespace strata::solver

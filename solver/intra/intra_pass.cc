@@ -649,11 +649,13 @@ IntraResult IntraStage::solve_weighted(double lambda_s_per_byte, Detail detail) 
                 lambda_s_per_byte, detail);
 }
 
-std::vector<IntraResult> IntraStage::frontier(int max_points, Detail detail) const {
+std::vector<IntraResult> IntraStage::frontier(int max_points, Detail detail,
+                                              const IntraResult* least_time) const {
   const Impl& s = *impl_;
   if (s.final) return {s.base};
   std::vector<IntraResult> out;
-  for (FrontierPoint& p : memory_frontier(s.problem, s.options.ilp, max_points)) {
+  const IlpSolution* first = least_time != nullptr ? &least_time->ilp : nullptr;
+  for (FrontierPoint& p : memory_frontier(s.problem, s.options.ilp, max_points, first)) {
     out.push_back(finish(std::move(p.solution), p.lambda_s_per_byte, detail));
   }
   return out;

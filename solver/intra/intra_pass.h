@@ -125,7 +125,9 @@ class IntraStage {
   IntraResult solve_weighted(double lambda_s_per_byte, Detail detail = Detail::kFull) const;
   // The vertices of the stage's memory/time frontier (ilp_reduce.h memory_frontier), by
   // decreasing memory and increasing time, at most max_points; each result carries its weight.
-  std::vector<IntraResult> frontier(int max_points, Detail detail = Detail::kFull) const;
+  // least_time: this stage's solve_weighted(0) when the caller has it (saves a solve).
+  std::vector<IntraResult> frontier(int max_points, Detail detail = Detail::kFull,
+                                    const IntraResult* least_time = nullptr) const;
   // A kCosts result of this stage completed to kFull (its solution re-evaluated op by op).
   IntraResult complete(const IntraResult& costs) const;
   // The same stage with recomputation set as given: equal to building it anew with

@@ -127,6 +127,14 @@ TEST_CASE("ilp_reduce: the memory frontier is the lower convex hull, each vertex
     }
     REQUIRE(!hull.empty());
     multi_vertex += hull.size() > 1;
+    // Handing over the lambda-0 solve the caller already has changes nothing.
+    const IlpSolution least = solve_weighted(p, 0, IlpOptions{});
+    const std::vector<FrontierPoint> given = memory_frontier(p, IlpOptions{}, 1000, &least);
+    REQUIRE(given.size() == hull.size());
+    for (std::size_t i = 0; i < hull.size(); ++i) {
+      CHECK(given[i].memory_bytes == hull[i].memory_bytes);
+      CHECK(given[i].solution.objective_s == hull[i].solution.objective_s);
+    }
     for (std::size_t i = 0; i < hull.size(); ++i) {
       const FrontierPoint& h = hull[i];
       REQUIRE(h.solution.status == SolveStatus::kOptimal);

@@ -84,8 +84,7 @@ const IntraStage& IntraStageCostModel::stage(const RangeKey& key, const StageCan
   const std::int64_t n = std::max<std::int64_t>(blocks, 1);
   const std::int64_t begin = embedding ? 0 : (blocks == 0 ? n + 1 : 1);
   const std::int64_t end = head ? n + 2 : (blocks == 0 ? 1 : n + 1);
-  IntraStage built(template_graph(mbs, n), begin, end, cluster_, placement, options,
-                   &intra_cache_);
+  IntraStage built(template_graph(mbs, n), begin, end, cluster_, placement, options, &intra_cache_);
   return stages_.emplace(key, std::move(built)).first->second;
 }
 

@@ -93,7 +93,7 @@ class IntraStageCostModel {
   // micro-batch size, placement, mesh and recomputation, minimising time + lambda x memory
   // (lambda 0: the least-time plan). Cached: the reference stays valid while the model lives.
   const IntraResult& solve_template(bool embedding, std::int64_t blocks, bool head,
-                             const StageCandidate& candidate, double lambda_s_per_byte);
+                                    const StageCandidate& candidate, double lambda_s_per_byte);
 
   // Most variants a candidate can have (the stage DP's StageDpOptions::max_variants): 5 plans
   // the GPT suite as 6 does; 3 lost the lean plans GPT-15B needs on 32 GPUs (docs/planner.md).

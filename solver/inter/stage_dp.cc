@@ -7,15 +7,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
-#include <mutex>
-#include <thread>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 
 #include "solver/inter/stage_dp_detail.h"

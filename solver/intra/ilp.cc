@@ -37,7 +37,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-
 double node_memory(const IlpNode& n, StrategyIdx s) {
   return n.memory_bytes.empty() ? 0.0 : n.memory_bytes[static_cast<std::size_t>(s)];
 }
@@ -719,7 +718,8 @@ IlpSolution solve_ilp(const IlpProblem& problem, const IlpOptions& options) {
   if (name == "auto") {
     if (!budget_active(problem)) {
       if (is_chain(problem)) return solve_chain_dp(problem);
-      std::optional<IlpSolution> s = try_variable_elimination(problem, options.elimination_max_work);
+      std::optional<IlpSolution> s =
+          try_variable_elimination(problem, options.elimination_max_work);
       if (s) return *s;
     }
     return solve_mip(problem, Backend::kAuto, options.time_limit_s, options.lp_solve_max_variables);
@@ -733,9 +733,10 @@ IlpSolution solve_ilp(const IlpProblem& problem, const IlpOptions& options) {
     if (s) return *s;
     IlpSolution refused;
     refused.solver = name;
-    refused.message = "variable_elimination: the elimination order needs more work than "
-                      "IlpOptions::elimination_max_work (" +
-                      std::to_string(options.elimination_max_work) + ")";
+    refused.message =
+        "variable_elimination: the elimination order needs more work than "
+        "IlpOptions::elimination_max_work (" +
+        std::to_string(options.elimination_max_work) + ")";
     return refused;
   }
   throw std::invalid_argument("IlpOptions::solver: unknown solver '" + name + "'");

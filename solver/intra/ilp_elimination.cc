@@ -19,8 +19,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -74,12 +74,11 @@ std::optional<Order> plan_order(const IlpProblem& p, double max_work) {
     adj.set(static_cast<std::size_t>(e.src), static_cast<std::size_t>(e.dst));
     adj.set(static_cast<std::size_t>(e.dst), static_cast<std::size_t>(e.src));
   }
-  const auto size_of = [&](std::size_t v) {
-    return static_cast<double>(p.nodes[v].cost_s.size());
-  };
+  const auto size_of = [&](std::size_t v) { return static_cast<double>(p.nodes[v].cost_s.size()); };
   // table[v]: the size of the table eliminating v now would build (product over its neighbours).
   std::vector<double> table(n, 1);
-  for (std::size_t v = 0; v < n; ++v) adj.for_each(v, [&](std::size_t u) { table[v] *= size_of(u); });
+  for (std::size_t v = 0; v < n; ++v)
+    adj.for_each(v, [&](std::size_t u) { table[v] *= size_of(u); });
   std::vector<char> alive(n, 1);
   Order order;
   double work = 0;

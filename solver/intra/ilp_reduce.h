@@ -58,7 +58,6 @@ struct FrontierPoint {
 // the widest memory gaps are refined first. Empty when the problem has no finite assignment.
 // least_cost: solve_weighted(problem, 0, options) when the caller already has it (saves a solve).
 std::vector<FrontierPoint> memory_frontier(const IlpProblem& problem, const IlpOptions& options,
-                                           int max_points,
-                                           const IlpSolution* least_cost = nullptr);
+                                           int max_points, const IlpSolution* least_cost = nullptr);
 
 }  // namespace strata::solver

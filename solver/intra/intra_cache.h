@@ -64,8 +64,8 @@ class IntraCache {
 
  private:
   // (kind, phase, operands, d0, d1)
-  using OpKey = std::tuple<OpKind, OpPhase, std::vector<std::pair<Shape, DType>>, std::int64_t,
-                           std::int64_t>;
+  using OpKey =
+      std::tuple<OpKind, OpPhase, std::vector<std::pair<Shape, DType>>, std::int64_t, std::int64_t>;
   static OpKey op_key(const Graph& graph, const Op& op, MeshShape mesh);
   std::map<OpKey, std::vector<Strategy>> strategies_;
   std::map<std::pair<OpKey, std::string>, OpChoices> choices_;

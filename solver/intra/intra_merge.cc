@@ -79,9 +79,9 @@ StrategyIdx choose(const StageModel& m, StageOpIdx f, int k, const Layout& leade
   StrategyIdx best = 0;
   double best_s = kForbidden;
   for (std::size_t s = 0; s < op.strategies().size(); ++s) {
-    const double c =
-        reshard_time_s(m, t, leader_layout, op.strategies()[s].inputs[static_cast<std::size_t>(k)]) +
-        node_time_s(m, f, static_cast<StrategyIdx>(s));
+    const double c = reshard_time_s(m, t, leader_layout,
+                                    op.strategies()[s].inputs[static_cast<std::size_t>(k)]) +
+                     node_time_s(m, f, static_cast<StrategyIdx>(s));
     if (c <= best_s) best_s = c, best = static_cast<StrategyIdx>(s);
   }
   return best;
@@ -133,7 +133,7 @@ void merge_followers(StageModel& m, bool merge) {
     StageOp& f = m.ops[i];
     const Op& op = g.ops[static_cast<std::size_t>(f.op)];
     if (!is_light(op.kind) || f.strategies().size() < 2) continue;  // (1)
-    bool leaves_stage = false;                                    // (5)
+    bool leaves_stage = false;                                      // (5)
     for (TensorId t : op.outputs) leaves_stage = leaves_stage || leaves.count(t) > 0;
     if (leaves_stage && op.kind != OpKind::kSumSquares) continue;
     if (op.kind == OpKind::kSumSquares) {  // (3)

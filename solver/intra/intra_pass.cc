@@ -274,13 +274,14 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
     const auto make = [&](const std::vector<Strategy>& all) {
       IntraCache::OpChoices c;
       c.strategies = all;
-      for (std::size_t s = 0; s < all.size(); ++s) c.original.push_back(static_cast<std::int32_t>(s));
+      for (std::size_t s = 0; s < all.size(); ++s)
+        c.original.push_back(static_cast<std::int32_t>(s));
       if (partial_add) add_partial_add_strategies(c, m.mesh);
       restrict_strategies(c, op, restrict, m.mesh);
       return c;
     };
-    sop.choices = &cache.op_choices(g, op, m.mesh, (partial_add ? "partial-add " : "") + restrict,
-                                    make);
+    sop.choices =
+        &cache.op_choices(g, op, m.mesh, (partial_add ? "partial-add " : "") + restrict, make);
     sop.bucket = op.phase == OpPhase::kOptimizer ? Bucket::kIteration : Bucket::kMicrobatch;
     m.index_of[sop.op] = static_cast<StageOpIdx>(m.ops.size());
     m.ops.push_back(std::move(sop));
@@ -495,12 +496,10 @@ IlpProblem build_problem(const StageModel& m, double budget_bytes, std::int64_t*
     cost.resize(rows * cols, 0.0);
     // edge_time_s(m, e, a, b), priced once per distinct pair of layouts (many strategies of an
     // op lay a given operand out alike).
-    const DistinctLayouts from(nu, [&](std::size_t a) -> const Layout& {
-      return edge_src_layout(m, e, src.of_node[a]);
-    });
-    const DistinctLayouts to(nv, [&](std::size_t b) -> const Layout& {
-      return edge_dst_layout(m, e, dst.of_node[b]);
-    });
+    const DistinctLayouts from(
+        nu, [&](std::size_t a) -> const Layout& { return edge_src_layout(m, e, src.of_node[a]); });
+    const DistinctLayouts to(
+        nv, [&](std::size_t b) -> const Layout& { return edge_dst_layout(m, e, dst.of_node[b]); });
     std::vector<double> pair_s(from.layouts.size() * to.layouts.size());
     for (std::size_t i = 0; i < from.layouts.size(); ++i) {
       for (std::size_t j = 0; j < to.layouts.size(); ++j) {

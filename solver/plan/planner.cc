@@ -340,8 +340,8 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   if (o.method == "megatron-best" || o.micro_batches > 0) threads = 1;
   std::vector<std::shared_ptr<IntraStageCostModel>> models;
   for (int w = 0; w < std::max(1, threads); ++w) {
-    models.push_back(std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster,
-                                                           o.global_batch, base));
+    models.push_back(
+        std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base));
   }
 
   SearchOutcome best;

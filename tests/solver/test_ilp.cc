@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <optional>
 #include <random>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "solver/intra/ilp.h"
@@ -523,8 +523,8 @@ TEST_CASE("ilp: variable elimination = lp_solve on denser graphs", "[ilp]") {
         IlpEdge e;
         e.src = u01(rng) < 0.5 ? i : j;
         e.dst = e.src == i ? j : i;
-        const std::size_t size = p.nodes[std::size_t(i)].cost_s.size() *
-                                 p.nodes[std::size_t(j)].cost_s.size();
+        const std::size_t size =
+            p.nodes[std::size_t(i)].cost_s.size() * p.nodes[std::size_t(j)].cost_s.size();
         for (std::size_t q = 0; q < size; ++q) {
           const double x = u01(rng);
           e.cost_s.push_back(x < 0.04 ? kF : x < 0.3 ? 0.0 : 1e-3 * u01(rng));
@@ -552,8 +552,8 @@ TEST_CASE("ilp: variable elimination declines orders above its work limit", "[il
   // 3 sums each: 27 > 20 declines it; the whole order (27 + 27 + 9 + 3 = 66) fits in 1000.
   IlpProblem p;
   for (int i = 0; i < 4; ++i) p.nodes.push_back(node({1 * kMs, 2 * kMs, 3 * kMs}));
-  for (const auto& [a, b] : std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {0, 3}, {1, 2},
-                                                             {2, 3}}) {
+  for (const auto& [a, b] :
+       std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {0, 3}, {1, 2}, {2, 3}}) {
     p.edges.push_back(edge(a, b, std::vector<double>(9, 0.5 * kMs)));
   }
   // (0, 0, 0, 0): 4 x 1 + 5 x 0.5 = 6.5 ms
@@ -604,13 +604,13 @@ TEST_CASE("ilp: larger budgeted instance, CBC vs lp_solve", "[ilp][ilp_large]") 
   std::printf(
       "ilp large: %zu nodes, %zu edges, %lld binaries (wall times)\n"
       "  budgeted:   cbc %s %.9f s in %.2f s; lp_solve %s %.9f s in %.2f s\n"
-      "  unbudgeted (auto -> %s; variable elimination %.9f s in %.3f s): cbc %s %.9f s in %.2f s; lp_solve %s %.9f s in %.2f s\n",
+      "  unbudgeted (auto -> %s; variable elimination %.9f s in %.3f s): cbc %s %.9f s in %.2f s; "
+      "lp_solve %s %.9f s in %.2f s\n",
       p.nodes.size(), p.edges.size(), static_cast<long long>(cbc.variables),
       solve_status_name(cbc.status), cbc.objective_s, cbc.wall_s, solve_status_name(lps.status),
       lps.objective_s, lps.wall_s, automatic.solver.c_str(), eliminated.objective_s,
-      eliminated.wall_s, solve_status_name(cbc_free.status),
-      cbc_free.objective_s, cbc_free.wall_s, solve_status_name(lps_free.status),
-      lps_free.objective_s, lps_free.wall_s);
+      eliminated.wall_s, solve_status_name(cbc_free.status), cbc_free.objective_s, cbc_free.wall_s,
+      solve_status_name(lps_free.status), lps_free.objective_s, lps_free.wall_s);
   REQUIRE(cbc.status == SolveStatus::kOptimal);
   REQUIRE(cbc_free.status == SolveStatus::kOptimal);
   CHECK(cbc.variables > 20000);

@@ -577,8 +577,6 @@ void choose_levels(const Problem& p, Table& t) {
   size_table(p, qmem, true, t);
 }
 
-}  // namespace
-
 // The micro-batch counts counts[w], counts[w + W], ... of worker w of W, searched in order with
 // the worker's own incumbent (the early stop prunes against the best plan of its own counts).
 struct WorkerResult {
@@ -588,6 +586,8 @@ struct WorkerResult {
   std::int64_t cost_evaluations = 0;
   std::exception_ptr error;
 };
+
+}  // namespace
 
 StageDpResult plan_stages(const StageDpOptions& options, const std::vector<StageCostFn>& costs) {
   const auto start = std::chrono::steady_clock::now();

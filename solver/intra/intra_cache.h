@@ -44,10 +44,6 @@ class IntraCache {
     std::map<std::tuple<Shape, DType, Layout, Layout>, double, std::less<>> times_;
   };
 
-  // enumerate_strategies(graph, op, mesh), memoised; the reference stays valid while the cache
-  // lives.
-  const std::vector<Strategy>& strategies(const Graph& graph, const Op& op, MeshShape mesh);
-
   // The strategies a stage model offers an op, each with its index in enumerate_strategies'
   // list (or, for one the rules add, its index after that list).
   struct OpChoices {
@@ -63,6 +59,9 @@ class IntraCache {
   Reshards& reshards(MeshShape mesh, const MeshAxisLinks& links);
 
  private:
+  // enumerate_strategies(graph, op, mesh), memoised (what op_choices' `make` is given).
+  const std::vector<Strategy>& strategies(const Graph& graph, const Op& op, MeshShape mesh);
+
   // (kind, phase, operands, d0, d1)
   using OpKey =
       std::tuple<OpKind, OpPhase, std::vector<std::pair<Shape, DType>>, std::int64_t, std::int64_t>;

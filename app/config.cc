@@ -763,6 +763,7 @@ const Leaf kLeaves[] = {
     STRATA_LEAF("plan.pp", r.integer(v, 1, &c.plan_pp)),
     STRATA_LEAF("plan.stages", read_stages(r, v, c)),
     STRATA_LEAF("plan.schedule", r.choice(v, {"1f1b", "gpipe"}, &c.plan_schedule)),
+    STRATA_LEAF("plan.recompute", r.choice(v, {"auto", "always", "never"}, &c.plan_recompute)),
     STRATA_LEAF("plan.solver", r.choice(v, {"auto", "lp_solve", "cbc"}, &c.plan_solver)),
     STRATA_LEAF("plan.ilp_time_limit_s", r.number(v, kPositive, &c.plan_ilp_time_limit_s)),
     STRATA_LEAF("checkpoint.dir", r.path(v, true, &c.checkpoint_dir)),
@@ -1040,7 +1041,8 @@ bool same_settings(const RunConfig& a, const RunConfig& b) {
          a.shuffle == b.shuffle && a.eval_every == b.eval_every && a.log_every == b.log_every &&
          a.plan_method == b.plan_method && a.plan_dp == b.plan_dp && a.plan_tp == b.plan_tp &&
          a.plan_pp == b.plan_pp && a.plan_schedule == b.plan_schedule &&
-         a.plan_solver == b.plan_solver && a.plan_ilp_time_limit_s == b.plan_ilp_time_limit_s &&
+         a.plan_recompute == b.plan_recompute && a.plan_solver == b.plan_solver &&
+         a.plan_ilp_time_limit_s == b.plan_ilp_time_limit_s &&
          a.checkpoint_dir == b.checkpoint_dir &&
          a.checkpoint_every_steps == b.checkpoint_every_steps &&
          a.checkpoint_keep == b.checkpoint_keep && a.checkpoint_resume == b.checkpoint_resume &&
@@ -1100,6 +1102,7 @@ std::string config_to_yaml(const RunConfig& c) {
       << s.mesh1 << "], recompute: " << yaml_bool(s.recompute) << "}\n";
   }
   y << "  schedule: " << yaml_string(c.plan_schedule) << "\n"
+    << "  recompute: " << yaml_string(c.plan_recompute) << "\n"
     << "  solver: " << yaml_string(c.plan_solver) << "\n"
     << "  ilp_time_limit_s: " << format_double(c.plan_ilp_time_limit_s) << "\n"
     << "checkpoint:\n"

@@ -50,6 +50,7 @@ struct RunConfig {
   std::int64_t plan_dp = 1, plan_tp = 1, plan_pp = 1;  // plan.dp/tp/pp (megatron)
   std::vector<StageSpec> plan_stages;                  // plan.stages (manual)
   std::string plan_schedule = "1f1b";                  // plan.schedule: 1f1b | gpipe
+  std::string plan_recompute = "auto";                 // plan.recompute: auto | always | never
   std::string plan_solver = "auto";                    // plan.solver: auto | lp_solve | cbc
   double plan_ilp_time_limit_s = 60.0;                 // plan.ilp_time_limit_s
   // checkpoint (written by the checkpoint issue; accepted and validated now)

@@ -39,6 +39,7 @@ solver::PlannerOptions planner_options(const RunConfig& c) {
                                            s.submesh_devices, s.mesh0, s.mesh1, s.recompute});
   }
   o.schedule = c.plan_schedule;
+  o.recompute = c.plan_recompute;
   o.global_batch = c.global_batch;
   o.micro_batches = c.micro_batches;
   o.dtype = c.dtype;

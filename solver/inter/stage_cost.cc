@@ -4,6 +4,7 @@
 #include "solver/inter/stage_cost.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -18,6 +19,25 @@ bool solved(const IntraResult& r) {
 
 StageEstimate estimate_of(const IntraResult& r) {
   return {r.time_per_microbatch_s, r.tail_s, r.static_memory_bytes, r.activation_memory_bytes};
+}
+
+bool fits(const StageEstimate& e, std::int64_t in_flight, double capacity) {
+  return e.static_memory_bytes + static_cast<double>(in_flight) * e.activation_memory_bytes <=
+         capacity;
+}
+
+// The in-flight micro-batch counts the leaner variants are fitted to: at most `count` distinct
+// values from `most` down to 1, geometrically spaced (most^((n-1-j)/(n-1)), rounded), so that a
+// stage at any pipeline position has a variant fitted to within a small factor of its count.
+std::vector<std::int64_t> in_flight_targets(std::int64_t most, int count) {
+  std::vector<std::int64_t> targets;
+  for (int j = 0; j < count; ++j) {
+    const double e = count > 1 ? static_cast<double>(count - 1 - j) / (count - 1) : 1.0;
+    const auto t = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(std::llround(std::pow(static_cast<double>(most), e))));
+    if (targets.empty() || t < targets.back()) targets.push_back(t);
+  }
+  return targets;
 }
 
 }  // namespace
@@ -113,11 +133,116 @@ const std::vector<IntraResult>& IntraStageCostModel::frontier(bool embedding, st
   // vertex (memory_frontier).
   const IntraResult& least_time = solve_template(embedding, blocks, head, c, 0);
   std::vector<IntraResult> f =
-      stage(key, c).frontier(kMaxVariants, IntraStage::Detail::kCosts, &least_time);
+      stage(key, c).frontier(kFrontierPoints, IntraStage::Detail::kCosts, &least_time);
   ilp_solves_ += std::max<std::int64_t>(0, 2 * static_cast<std::int64_t>(f.size()) - 2);
   for (const IntraResult& r : f)
     results_.emplace(std::make_pair(key, r.memory_weight_s_per_byte), r);
   return frontiers_.emplace(key, std::move(f)).first->second;
+}
+
+// The candidate's estimate from the solves at weight lambda: the exact range (lo), or the two
+// templates (lo, hi) extrapolated to the range's k blocks. False when a solve failed or the
+// extrapolation goes below zero.
+bool IntraStageCostModel::estimate_at(const Range& r, const StageCandidate& c, double lambda,
+                                      Priced& out) {
+  const std::int64_t K = max_whole_blocks_;
+  if (r.blocks <= K + 1) {
+    out.lo = &solve_template(r.embedding, r.blocks, r.head, c, lambda);
+    out.lo_key = range_key(r.embedding, r.blocks, r.head, c);
+    out.hi = nullptr;
+    if (!solved(*out.lo)) return false;
+    out.estimate = estimate_of(*out.lo);
+    return true;
+  }
+  out.lo = &solve_template(r.embedding, K, r.head, c, lambda);
+  out.hi = &solve_template(r.embedding, K + 1, r.head, c, lambda);
+  out.lo_key = range_key(r.embedding, K, r.head, c);
+  out.hi_key = range_key(r.embedding, K + 1, r.head, c);
+  if (!solved(*out.lo) || !solved(*out.hi)) return false;
+  const StageEstimate a = estimate_of(*out.lo), b = estimate_of(*out.hi);
+  const double x = static_cast<double>(r.blocks - K);
+  const auto lin = [x](double ya, double yb) { return ya + x * (yb - ya); };
+  StageEstimate& e = out.estimate;
+  e.time_per_microbatch_s = lin(a.time_per_microbatch_s, b.time_per_microbatch_s);
+  e.tail_s = lin(a.tail_s, b.tail_s);
+  e.static_memory_bytes = lin(a.static_memory_bytes, b.static_memory_bytes);
+  e.activation_memory_bytes = lin(a.activation_memory_bytes, b.activation_memory_bytes);
+  // Two templates planned differently at one weight can extrapolate below zero: no estimate
+  // rather than a negative one.
+  return e.time_per_microbatch_s >= 0 && e.tail_s >= 0 && e.static_memory_bytes >= 0 &&
+         e.activation_memory_bytes >= 0;
+}
+
+// Between frontier vertices f[j - 1] and f[j] (of the template `blocks`): the minimiser of
+// objective + lambda x memory at the lambda where the two tie,
+//   lambda = (obj_j - obj_{j-1}) / (mem_{j-1} - mem_j)      (memory = the ILP's memory row),
+// inserted at j when it lies strictly below their segment (a hull vertex the coarse frontier
+// skipped; Eisner-Severance as in ilp_reduce.h memory_frontier). Returns whether it did.
+bool IntraStageCostModel::refine_frontier(bool embedding, std::int64_t blocks, bool head,
+                                          const StageCandidate& c, std::size_t j) {
+  std::vector<IntraResult>& f = frontiers_.at(range_key(embedding, blocks, head, c));
+  const auto mem = [](const IntraResult& r) {
+    return r.static_memory_bytes + r.activation_memory_bytes;
+  };
+  const IntraResult &a = f[j - 1], &b = f[j];
+  if (mem(a) <= mem(b)) return false;
+  const double lambda = (b.ilp.objective_s - a.ilp.objective_s) / (mem(a) - mem(b));
+  if (!(lambda > a.memory_weight_s_per_byte)) return false;
+  const IntraResult& x = solve_template(embedding, blocks, head, c, lambda);
+  const double on_segment = a.ilp.objective_s + lambda * mem(a);
+  const double value = x.ilp.objective_s + lambda * mem(x);
+  if (!solved(x) || !(value < on_segment - 1e-9 * std::abs(on_segment)) || mem(x) >= mem(a) ||
+      mem(x) <= mem(b)) {
+    return false;
+  }
+  f.insert(f.begin() + static_cast<std::ptrdiff_t>(j), x);
+  return true;
+}
+
+// Sets `p` to the fastest plan of the range on the template's frontier whose stage memory fits
+// `in_flight` micro-batches: the first fitting vertex of the coarse frontier, then the gap
+// before it bisected (kRefineSteps more vertices at most, while the gap's two ends differ by
+// more than kRefineGap in cost) for a faster one that still fits.
+// When no vertex fits, the leanest (the DP's own memory test then rejects it). False when no
+// vertex has an estimate.
+bool IntraStageCostModel::leaner_variant(const Range& r, const StageCandidate& c,
+                                         std::int64_t in_flight, double capacity, Priced& p) {
+  const std::int64_t blocks = r.blocks <= max_whole_blocks_ + 1 ? r.blocks : max_whole_blocks_ + 1;
+  const std::vector<IntraResult>& f = frontier(r.embedding, blocks, r.head, c);
+  std::size_t j = 1;
+  bool any = false;
+  for (; j < f.size(); ++j) {
+    Priced q;
+    if (!estimate_at(r, c, f[j].memory_weight_s_per_byte, q)) continue;
+    p = q;
+    any = true;
+    if (fits(q.estimate, in_flight, capacity)) break;
+  }
+  if (j >= f.size()) return any;  // nothing fits: p is the leanest with an estimate
+  const double B = static_cast<double>(global_batch_ / c.micro_batch_size);
+  const auto cost = [B](const StageEstimate& e) { return e.time_per_microbatch_s + e.tail_s / B; };
+  // Only a gap before the frontier's leanest vertex is refined: elsewhere the computed vertices
+  // already bracket the budget closely enough, and refining every gap would double the solves
+  // of a large search (GPT-39B on 64 GPUs: 26,000 -> 39,000).
+  const int steps = j + 1 == f.size() ? kRefineSteps : 0;
+  for (int step = 0; step < steps; ++step) {
+    // Worth refining only while the vertex that fits costs kRefineGap more than the one before
+    // it (which does not): a plan in between saves at most that.
+    Priced before;
+    if (!estimate_at(r, c, f[j - 1].memory_weight_s_per_byte, before) ||
+        cost(p.estimate) <= cost(before.estimate) * (1 + kRefineGap)) {
+      break;
+    }
+    if (!refine_frontier(r.embedding, blocks, r.head, c, j)) break;
+    Priced q;  // the new vertex f[j], between f[j - 1] (too big) and f[j + 1] (fits)
+    if (estimate_at(r, c, f[j].memory_weight_s_per_byte, q) &&
+        fits(q.estimate, in_flight, capacity)) {
+      p = q;
+    } else {
+      ++j;
+    }
+  }
+  return true;
 }
 
 std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const StageCandidate& c) {
@@ -148,34 +273,7 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
       base_.memory_budget_bytes > 0 ? base_.memory_budget_bytes : group.device.memory_bytes;
   const std::int64_t K = max_whole_blocks_;
   const bool exact = k <= K + 1;
-  // The solves at weight lambda: the exact range (lo), or the two templates (lo, hi).
-  const auto estimate = [&](double lambda, Priced& out) {
-    if (exact) {
-      out.lo = &solve_template(embed, k, head, c, lambda);
-      out.lo_key = range_key(embed, k, head, c);
-      out.hi = nullptr;
-      if (!solved(*out.lo)) return false;
-      out.estimate = estimate_of(*out.lo);
-      return true;
-    }
-    out.lo = &solve_template(embed, K, head, c, lambda);
-    out.hi = &solve_template(embed, K + 1, head, c, lambda);
-    out.lo_key = range_key(embed, K, head, c);
-    out.hi_key = range_key(embed, K + 1, head, c);
-    if (!solved(*out.lo) || !solved(*out.hi)) return false;
-    const StageEstimate a = estimate_of(*out.lo), b = estimate_of(*out.hi);
-    const double x = static_cast<double>(k - K);
-    const auto lin = [x](double ya, double yb) { return ya + x * (yb - ya); };
-    StageEstimate& e = out.estimate;
-    e.time_per_microbatch_s = lin(a.time_per_microbatch_s, b.time_per_microbatch_s);
-    e.tail_s = lin(a.tail_s, b.tail_s);
-    e.static_memory_bytes = lin(a.static_memory_bytes, b.static_memory_bytes);
-    e.activation_memory_bytes = lin(a.activation_memory_bytes, b.activation_memory_bytes);
-    // Two templates planned differently at one weight can extrapolate below zero: no estimate
-    // rather than a negative one.
-    return e.time_per_microbatch_s >= 0 && e.tail_s >= 0 && e.static_memory_bytes >= 0 &&
-           e.activation_memory_bytes >= 0;
-  };
+  const Range range{embed, k, head};
   // No plan of the stage fits one micro-batch: every node at its leanest strategy overflows the
   // device (extrapolated as the cost is). Invalid, without a solve.
   const double least =
@@ -185,25 +283,31 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
                       (least_memory(embed, K + 1, head, c) - least_memory(embed, K, head, c));
   if (capacity > 0 && least > capacity) return std::nullopt;
   Priced p;
-  if (!estimate(0, p)) return std::nullopt;
+  if (!estimate_at(range, c, 0, p)) {
+    // The two templates' least-time plans differ so much that the extrapolation goes negative
+    // (one block's plan trades per-micro-batch time for tail, the other's not): the fastest
+    // frontier vertex that extrapolates stands for the least-time plan.
+    if (exact) return std::nullopt;
+    const std::vector<IntraResult>& f = frontier(embed, K + 1, head, c);
+    bool any = false;
+    for (std::size_t j = 1; j < f.size() && !any; ++j) {
+      any = estimate_at(range, c, f[j].memory_weight_s_per_byte, p);
+    }
+    if (!any) return std::nullopt;
+  }
   if (c.variant > 0) {
     // Leaner variants only where the fastest plan could fail the DP's memory test: under 1F1B a
     // stage holds min(B, stages from it to the end) micro-batches of activations, and every later
     // stage has a layer and a device.
     const std::int64_t later_stages =
         std::min(L + 2 - c.layer_end, cluster_.total_devices() - c.submesh.size());
-    const double in_flight = static_cast<double>(
-        std::min<std::int64_t>(global_batch_ / c.micro_batch_size, later_stages + 1));
-    if (capacity <= 0 ||
-        p.estimate.static_memory_bytes + in_flight * p.estimate.activation_memory_bytes <=
-            capacity) {
-      return std::nullopt;
-    }
-    const std::vector<IntraResult>& f = frontier(embed, exact ? k : K + 1, head, c);
-    if (c.variant >= static_cast<std::int32_t>(f.size())) return std::nullopt;
-    if (!estimate(f[static_cast<std::size_t>(c.variant)].memory_weight_s_per_byte, p)) {
-      return std::nullopt;
-    }
+    const std::int64_t most_in_flight =
+        std::min<std::int64_t>(global_batch_ / c.micro_batch_size, later_stages + 1);
+    if (capacity <= 0 || fits(p.estimate, most_in_flight, capacity)) return std::nullopt;
+    const std::vector<std::int64_t> targets = in_flight_targets(most_in_flight, kMaxVariants - 1);
+    if (c.variant > static_cast<std::int32_t>(targets.size())) return std::nullopt;
+    const std::int64_t in_flight = targets[static_cast<std::size_t>(c.variant - 1)];
+    if (!leaner_variant(range, c, in_flight, capacity, p)) return std::nullopt;
   }
   if (!head) {  // boundary activation forward + its gradient back
     const double bytes = static_cast<double>(c.micro_batch_size * model_.seq_len * model_.hidden) *

@@ -35,15 +35,19 @@ namespace strata::solver {
 // small GPTs.)
 //
 // Memory (variants). Variant 0 is the least-time plan (no memory row). When it would not fit
-// with the most micro-batches the stage could ever keep in flight, min(B, later stages + 1),
-// variants 1, 2, ... are the further vertices of the range's memory/time frontier
+// with the most micro-batches the stage could ever keep in flight, f = min(B, later stages + 1),
+// variants 1, 2, ... are fitted to in-flight counts f, ..., 1 (at most kMaxVariants - 1 distinct
+// counts, geometrically spaced): each is the fastest vertex of the range's memory/time frontier
 // (intra_pass.h IntraStage::frontier: the minimisers of time + lambda x memory, each the exact
-// least-time plan for a budget of its own memory), leaner and slower in turn; an extrapolated
-// range solves both templates at the weight lambda of the (K + 1)-block template's vertex. The
-// stage DP keeps the fastest variant that fits the micro-batches its position holds in flight
-// (its exact per-stage memory test), so no ILP ever carries a memory row here, and the frontier
-// of a template is computed once for every stage length. Plans strictly between two vertices
-// (not on the convex hull) are not offered.
+// least-time plan for a budget of its own memory) whose stage memory with that many
+// micro-batches fits the device. The frontier is computed coarsely up front (kFrontierPoints
+// vertices, once per template for every stage length); when only its leanest vertex fits, the
+// gap before it is bisected for skipped vertices (kRefineSteps at most, while its ends differ by
+// more than kRefineGap in cost). An extrapolated range solves both templates at the weight
+// lambda of a (K + 1)-block template's vertex. The stage DP keeps the fastest variant that fits
+// the micro-batches its position holds in flight (its exact per-stage memory test), so no ILP
+// ever carries a memory row here. Plans strictly between two vertices (not on the convex hull)
+// are not offered.
 // Sending the boundary activation [b, S, H] forward and its gradient back (2 p2p transfers per
 // micro-batch) is added to every stage but the last: over the inter-host link when the
 // sub-mesh fills whole hosts (the next stage is then on another host), else over the
@@ -95,9 +99,14 @@ class IntraStageCostModel {
   const IntraResult& solve_template(bool embedding, std::int64_t blocks, bool head,
                                     const StageCandidate& candidate, double lambda_s_per_byte);
 
-  // Most variants a candidate can have (the stage DP's StageDpOptions::max_variants): 5 plans
-  // the GPT suite as 6 does; 3 lost the lean plans GPT-15B needs on 32 GPUs (docs/planner.md).
+  // Most variants a candidate can have (the stage DP's StageDpOptions::max_variants): the
+  // least-time plan and 4 in-flight targets (docs/planner.md).
   static constexpr int kMaxVariants = 5;
+  // Vertices of a template's memory/time frontier computed up front, and the most further
+  // vertices one leaner variant adds by bisecting the gap where its memory target falls.
+  static constexpr int kFrontierPoints = 5;
+  static constexpr int kRefineSteps = 6;
+  static constexpr double kRefineGap = 0.02;
 
  private:
   // The solves that price a candidate: `lo` the exact range or the K-block template, `hi` the
@@ -114,6 +123,17 @@ class IntraStageCostModel {
     RangeKey lo_key, hi_key;
   };
   std::optional<Priced> price(const StageCandidate& candidate);
+  // A stage's layers as the templates see them: embedding?, k blocks, head?.
+  struct Range {
+    bool embedding = false;
+    std::int64_t blocks = 0;
+    bool head = false;
+  };
+  bool estimate_at(const Range& range, const StageCandidate& c, double lambda, Priced& out);
+  bool leaner_variant(const Range& range, const StageCandidate& c, std::int64_t in_flight,
+                      double capacity, Priced& p);
+  bool refine_frontier(bool embedding, std::int64_t blocks, bool head, const StageCandidate& c,
+                       std::size_t j);
 
   RangeKey range_key(bool embedding, std::int64_t blocks, bool head, const StageCandidate& c) const;
   const IntraStage& stage(const RangeKey& key, const StageCandidate& c);

@@ -67,7 +67,7 @@ StageDpOptions dp_options(const GptConfig& model, const ClusterSpec& cluster,
   dp.global_batch = options.global_batch;
   dp.micro_batches = options.micro_batches;
   dp.schedule = options.schedule;
-  dp.allow_recompute = true;
+  dp.allow_recompute = options.recompute != "never";
   dp.max_variants = IntraStageCostModel::kMaxVariants;  // memory/time trade-offs (stage_cost.h)
   return dp;
 }
@@ -147,6 +147,14 @@ void check_request(const GptConfig& model, const ClusterSpec& cluster, const Pla
   if (o.method == "manual" && o.stages.empty()) {
     throw std::invalid_argument("plan.stages: required for plan.method manual");
   }
+  if (o.recompute != "auto" && o.recompute != "always" && o.recompute != "never") {
+    throw std::invalid_argument("plan.recompute: '" + o.recompute +
+                                "' (expected auto, always or never)");
+  }
+  if (o.method == "manual" && o.recompute != "auto") {
+    throw std::invalid_argument("plan.recompute: " + o.recompute +
+                                " does not apply to plan.method manual (its stages set recompute)");
+  }
 }
 
 // Searches one method; nullopt with `failure` set when nothing fits.
@@ -162,7 +170,13 @@ struct SearchOutcome {
 SearchOutcome search(const GptConfig& model, const ClusterSpec& cluster, const PlannerOptions& o,
                      const std::string& method,
                      const std::vector<std::shared_ptr<IntraStageCostModel>>& models) {
-  const Filter filter = method_filter(method, model, cluster, o);
+  const Filter method_allows = method_filter(method, model, cluster, o);
+  const std::string recompute = o.recompute;
+  const Filter filter = [method_allows, recompute](const StageCandidate& c) {
+    if (recompute == "always" && !c.recompute) return false;
+    if (recompute == "never" && c.recompute) return false;
+    return method_allows(c);
+  };
   SearchOutcome out;
   std::vector<double> cost_s(models.size(), 0.0);  // per worker, written by its thread only
   std::vector<StageCostFn> fns;

@@ -39,6 +39,10 @@ struct PlannerOptions {
   std::int64_t dp = 1, tp = 1, pp = 1;  // megatron
   std::vector<ManualStage> stages;      // manual
   std::string schedule = "1f1b";
+  // Recomputation of searched stages: "auto" (the search chooses per stage), "always" (every
+  // stage recomputes its forward, as Megatron-LM's --checkpoint-activations and Alpa's remat
+  // benchmarks run), "never". A manual plan says it per stage and takes "auto" only.
+  std::string recompute = "auto";
   std::int64_t global_batch = 8;
   std::int64_t micro_batches = 0;  // 0: searched
   std::string dtype = "f32";

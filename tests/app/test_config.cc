@@ -157,6 +157,7 @@ TEST_CASE("config: defaults of a minimal config", "[config]") {
   CHECK(c.plan_pp == 1);
   CHECK(c.plan_stages.empty());
   CHECK(c.plan_schedule == "1f1b");
+  CHECK(c.plan_recompute == "auto");
   CHECK(c.plan_solver == "auto");
   CHECK(c.plan_ilp_time_limit_s == 60.0);
   CHECK(c.checkpoint_dir.empty());
@@ -384,6 +385,8 @@ TEST_CASE("config: enums name the allowed values", "[config]") {
         "megatron, megatron-best, intra-only, inter-only, manual (did you mean zero2?)");
   CHECK(problem_of(std::string(kMinimal) + "plan:\n  schedule: 1F1B\n") ==
         "run.yaml:4: plan.schedule: \"1F1B\" is not one of 1f1b, gpipe (did you mean 1f1b?)");
+  CHECK(problem_of(std::string(kMinimal) + "plan:\n  recompute: yes\n") ==
+        "run.yaml:4: plan.recompute: \"yes\" is not one of auto, always, never");
   CHECK(problem_of(std::string(kMinimal) + "plan:\n  solver: glpk\n") ==
         "run.yaml:4: plan.solver: \"glpk\" is not one of auto, lp_solve, cbc");
 }

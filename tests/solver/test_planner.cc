@@ -212,4 +212,40 @@ TEST_CASE("an infeasible request names the stage and GiB", "[planner]") {
   }
 }
 
+// plan.recompute. The small GPT with 256 sequences on one host fits any plan many times over,
+// and recomputing only adds a forward pass, so the free search ("auto") recomputes nowhere and
+// "never" finds the same iteration time; "always" makes every stage recompute and is slower by
+// the recomputed forward. A manual plan sets recomputation per stage and rejects the key; an
+// unknown value is an error naming it.
+TEST_CASE("plan.recompute forces recomputation on or off", "[planner]") {
+  const GptConfig m = small_gpt();
+  const auto recomputing = [](const Plan& p) {
+    std::int64_t n = 0;
+    for (const PlanStage& s : p.stages) n += s.recompute ? 1 : 0;
+    return n;
+  };
+  for (const std::string method : {"auto", "megatron-best"}) {
+    INFO(method);
+    PlannerOptions o = options(method, 256, 0);
+    const Plan free = plan_training(m, one_host8(), o);
+    o.recompute = "never";
+    const Plan never = plan_training(m, one_host8(), o);
+    o.recompute = "always";
+    const Plan always = plan_training(m, one_host8(), o);
+    CHECK(recomputing(free) == 0);
+    CHECK(recomputing(never) == 0);
+    CHECK(never.predicted.iteration_s == Approx(free.predicted.iteration_s).epsilon(1e-12));
+    CHECK(recomputing(always) == static_cast<std::int64_t>(always.stages.size()));
+    CHECK(always.predicted.iteration_s > free.predicted.iteration_s);
+  }
+  PlannerOptions manual = options("manual", 256, 1);
+  manual.stages = {ManualStage{0, m.layers + 2, 1, 8, 8, 1, false}};
+  manual.recompute = "always";
+  CHECK_THROWS_WITH(plan_training(m, one_host8(), manual),
+                    Catch::Contains("plan.recompute") && Catch::Contains("manual"));
+  PlannerOptions bad = options("auto", 256, 0);
+  bad.recompute = "sometimes";
+  CHECK_THROWS_WITH(plan_training(m, one_host8(), bad), Catch::Contains("'sometimes'"));
+}
+
 }  // namespace strata::solver

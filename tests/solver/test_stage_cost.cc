@@ -120,8 +120,6 @@ TEST_CASE("the stage DP plans a tiny GPT with the intra-op cost function", "[sta
   CHECK(model->ilp_solves() <= 12 * 3);
 }
 
-}  // namespace strata::solver
-
 namespace strata::solver {
 
 // Memory variants: the whole 2-block tiny GPT on 1x4, with a device 10% too small for its
@@ -175,6 +173,75 @@ TEST_CASE("memory variants are the exact optima of their own budgets", "[stage_c
   const std::optional<StageEstimate> same = tight(c);
   REQUIRE(same);
   CHECK(same->time_per_microbatch_s == e0->time_per_microbatch_s);
+}
+
+}  // namespace strata::solver
+
+// A leaner variant is the fastest plan on the stage's memory/time frontier that fits, where the
+// model can find it. The whole tiny GPT as one stage on 1x4 keeps one micro-batch in flight, so
+// variant 1 targets one micro-batch. The model computes a coarse frontier up front
+// (kFrontierPoints vertices) and bisects only the gap before its leanest vertex (stage_cost.h):
+// for device capacities in that gap (between the least memory and the coarse frontier's
+// second-leanest vertex) variant 1 must cost exactly what the fastest fitting vertex of the full
+// frontier (IntraStage::frontier with room for every vertex) costs; above it, it must fit and
+// cost no less.
+TEST_CASE("a leaner variant is the fastest frontier vertex that fits", "[stage_cost]") {
+  const GptConfig cfg = tiny();
+  const std::int64_t global_batch = 64;
+  StageCandidate c = candidate(0, 4, 1, 4);
+  c.variant = 1;
+  Graph g = build_gpt(cfg, c.micro_batch_size);
+  const TensorId loss = g.at("loss");
+  const TrainingGraph tg = build_training_graph(g, loss, OptimizerSpec{});
+  StagePlacement placement;
+  placement.devices = 4;
+  placement.mesh = MeshShape{1, 4};
+  IntraOptions options;
+  options.micro_batches = global_batch / c.micro_batch_size;
+  const IntraStage stage(tg, 0, 4, v100_host4(), placement, options);
+  const auto memory = [](const auto& r) {
+    return r.static_memory_bytes + r.activation_memory_bytes;
+  };
+  const std::vector<IntraResult> full = stage.frontier(1000, IntraStage::Detail::kCosts);
+  const std::vector<IntraResult> coarse =
+      stage.frontier(IntraStageCostModel::kFrontierPoints, IntraStage::Detail::kCosts);
+  REQUIRE(coarse.size() >= 3);
+  REQUIRE(full.size() > coarse.size());  // else there is nothing to find
+  const double least = memory(full.back());
+  const double refined_up_to = memory(coarse[coarse.size() - 2]);
+  const double B = static_cast<double>(options.micro_batches);
+  int exact = 0;
+  std::vector<double> capacities;  // 7 in the refined gap, 7 above it
+  for (int i = 1; i < 8; ++i) {
+    capacities.push_back(least + (refined_up_to - least) * i / 8.0);
+    capacities.push_back(refined_up_to + (memory(full.front()) - refined_up_to) * i / 8.0);
+  }
+  for (const double capacity : capacities) {
+    double best = -1;  // the fastest vertex that fits
+    for (const IntraResult& r : full) {
+      if (memory(r) <= capacity) {
+        best = r.ilp.objective_s;
+        break;
+      }
+    }
+    REQUIRE(best > 0);
+    ClusterSpec small = v100_host4();
+    small.groups[0].device.memory_bytes = capacity;
+    IntraStageCostModel model(cfg, OptimizerSpec{}, small, global_batch, IntraOptions{});
+    const std::optional<StageEstimate> e = model(c);
+    REQUIRE(e);
+    INFO("capacity " << capacity << " of [" << least << ", " << memory(full.front()) << "], "
+                     << full.size() << " vertices, gap refined below " << refined_up_to);
+    const double cost = e->time_per_microbatch_s + e->tail_s / B;
+    CHECK(memory(*e) <= capacity);
+    if (capacity < refined_up_to) {
+      CHECK(cost == Approx(best).epsilon(1e-9));
+      ++exact;
+    } else {
+      CHECK(cost >= best * (1 - 1e-9));
+    }
+  }
+  CHECK(exact == 7);
 }
 
 }  // namespace strata::solver

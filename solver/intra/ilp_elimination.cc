@@ -31,9 +31,11 @@ namespace strata::solver {
 namespace {
 
 // A table over `scope` (distinct nodes), row-major: the last node of the scope varies fastest.
+// The problem's own node and edge tables are borrowed (not copied); eliminations own theirs.
 struct Factor {
   std::vector<NodeIdx> scope;
-  std::vector<double> table;
+  const double* table = nullptr;
+  std::vector<double> owned;
 };
 
 // The elimination order and each step's neighbourhood N (ascending), or nullopt when the work
@@ -119,7 +121,7 @@ struct Term {
 Term make_term(const Factor& f, NodeIdx w, const std::vector<NodeIdx>& scope_n,
                const IlpProblem& p) {
   Term t;
-  t.table = f.table.data();
+  t.table = f.table;
   t.step.assign(scope_n.size(), 0);
   std::size_t stride = 1;
   for (std::size_t i = f.scope.size(); i-- > 0;) {
@@ -149,7 +151,7 @@ Factor eliminate(const IlpProblem& p, NodeIdx w, const std::vector<NodeIdx>& sco
   const std::size_t kw = p.nodes[static_cast<std::size_t>(w)].cost_s.size();
   Factor g;
   g.scope = scope_n;
-  g.table.resize(entries);
+  g.owned.resize(entries);
   argmin->resize(entries);
   std::vector<std::size_t> x(scope_n.size(), 0);
   for (std::size_t idx = 0; idx < entries; ++idx) {
@@ -160,7 +162,7 @@ Factor eliminate(const IlpProblem& p, NodeIdx w, const std::vector<NodeIdx>& sco
       for (const Term& t : terms) sum += t.table[t.offset + q * t.w_stride];
       if (sum < best) best = sum, arg = static_cast<StrategyIdx>(q);
     }
-    g.table[idx] = best;
+    g.owned[idx] = best;
     (*argmin)[idx] = arg;
     for (std::size_t j = x.size(); j-- > 0;) {  // odometer, last node fastest (row-major)
       for (Term& t : terms) t.offset += t.step[j];
@@ -169,6 +171,7 @@ Factor eliminate(const IlpProblem& p, NodeIdx w, const std::vector<NodeIdx>& sco
       x[j] = 0;
     }
   }
+  g.table = g.owned.data();
   return g;
 }
 
@@ -185,9 +188,10 @@ std::optional<IlpSolution> try_variable_elimination(const IlpProblem& problem,
   if (!order) return std::nullopt;
   const std::size_t n = problem.nodes.size();
   std::vector<Factor> factors;
+  factors.reserve(2 * n + problem.edges.size());
   for (std::size_t v = 0; v < n; ++v)
-    factors.push_back({{static_cast<NodeIdx>(v)}, problem.nodes[v].cost_s});
-  for (const IlpEdge& e : problem.edges) factors.push_back({{e.src, e.dst}, e.cost_s});
+    factors.push_back({{static_cast<NodeIdx>(v)}, problem.nodes[v].cost_s.data(), {}});
+  for (const IlpEdge& e : problem.edges) factors.push_back({{e.src, e.dst}, e.cost_s.data(), {}});
   std::vector<char> used(factors.size(), 0);
   std::vector<std::vector<std::size_t>> mentions(n);  // factors per node
   const auto index_factor = [&](std::size_t f) {
@@ -208,12 +212,12 @@ std::optional<IlpSolution> try_variable_elimination(const IlpProblem& problem,
     for (std::size_t f : taken) bucket.push_back(&factors[f]);
     Factor g = eliminate(problem, w, order->neighbours[step], bucket,
                          &argmins[static_cast<std::size_t>(w)]);
-    for (std::size_t f : taken) std::vector<double>().swap(factors[f].table);  // consumed
+    for (std::size_t f : taken) std::vector<double>().swap(factors[f].owned);  // consumed
     if (g.scope.empty()) {
       constant += g.table[0];
       continue;
     }
-    factors.push_back(std::move(g));  // may move the bucket's tables: they are consumed above
+    factors.push_back(std::move(g));  // moving keeps g.owned's buffer, so g.table stays valid
     used.push_back(0);
     index_factor(factors.size() - 1);
   }

@@ -237,12 +237,16 @@ std::vector<std::int64_t> auto_layer_of_layers(const GptConfig& g, std::int64_t 
   const double head = 6 * h * static_cast<double>(g.vocab);
   const double total = static_cast<double>(g.layers) * block + head;
   std::vector<std::int64_t> of(static_cast<std::size_t>(g.layers + 2));
-  for (std::int64_t j = 0; j < g.layers; ++j) {
-    const std::int64_t even = j * n / g.layers;
-    const auto by_flops = static_cast<std::int64_t>(
-        std::floor(static_cast<double>(n) * (static_cast<double>(j) + 0.5) * block / total));
-    of[static_cast<std::size_t>(j + 1)] =
-        std::min(n - 1, g_settings.alpa_layers == "flops" ? by_flops : even);
+  for (std::int64_t a = 0; a < n; ++a) {  // even: auto-layer a's blocks
+    for (std::int64_t j = a * g.layers / n; j < (a + 1) * g.layers / n; ++j)
+      of[static_cast<std::size_t>(j + 1)] = a;
+  }
+  if (g_settings.alpa_layers == "flops") {
+    for (std::int64_t j = 0; j < g.layers; ++j) {
+      const auto by_flops = static_cast<std::int64_t>(
+          std::floor(static_cast<double>(n) * (static_cast<double>(j) + 0.5) * block / total));
+      of[static_cast<std::size_t>(j + 1)] = std::min(n - 1, by_flops);
+    }
   }
   of.front() = 0;
   of.back() = n - 1;

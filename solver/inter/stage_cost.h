@@ -104,7 +104,7 @@ class IntraStageCostModel {
   static constexpr int kMaxVariants = 5;
   // Vertices of a template's memory/time frontier computed up front, and the most further
   // vertices one leaner variant adds by bisecting the gap where its memory target falls.
-  static constexpr int kFrontierPoints = 5;
+  static constexpr int kFrontierPoints = 4;
   static constexpr int kRefineSteps = 6;
   static constexpr double kRefineGap = 0.02;
 

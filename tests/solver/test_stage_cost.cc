@@ -28,6 +28,21 @@ StageCandidate candidate(std::int64_t begin, std::int64_t end, std::int64_t d0, 
   return c;
 }
 
+// The training graph of `cfg` at micro-batch size `mbs` (what the cost model builds inside).
+TrainingGraph training_graph(const GptConfig& cfg, std::int64_t mbs) {
+  Graph g = build_gpt(cfg, mbs);
+  const TensorId loss = g.at("loss");
+  return build_training_graph(g, loss, OptimizerSpec{});
+}
+
+// One stage on the whole 1x4 host as logical mesh (1, 4).
+StagePlacement host4_1x4() {
+  StagePlacement placement;
+  placement.devices = 4;
+  placement.mesh = MeshShape{1, 4};
+  return placement;
+}
+
 }  // namespace
 
 // A 3-block GPT (H = 64, S = 32) with micro-batches of 128 sequences (B = 4) on 1x4:
@@ -141,12 +156,8 @@ TEST_CASE("memory variants are the exact optima of their own budgets", "[stage_c
   ClusterSpec small = v100_host4();
   small.groups[0].device.memory_bytes = 0.9 * need;
   IntraStageCostModel tight(cfg, OptimizerSpec{}, small, global_batch, IntraOptions{});
-  Graph g = build_gpt(cfg, c.micro_batch_size);
-  const TensorId loss = g.at("loss");
-  const TrainingGraph tg = build_training_graph(g, loss, OptimizerSpec{});
-  StagePlacement placement;
-  placement.devices = 4;
-  placement.mesh = MeshShape{1, 4};
+  const TrainingGraph tg = training_graph(cfg, c.micro_batch_size);
+  const StagePlacement placement = host4_1x4();
   const double B = static_cast<double>(global_batch / c.micro_batch_size);
   double previous_memory = need, previous_time = e0->time_per_microbatch_s;
   int variants = 0;
@@ -190,12 +201,8 @@ TEST_CASE("a leaner variant is the fastest frontier vertex that fits", "[stage_c
   const std::int64_t global_batch = 64;
   StageCandidate c = candidate(0, 4, 1, 4);
   c.variant = 1;
-  Graph g = build_gpt(cfg, c.micro_batch_size);
-  const TensorId loss = g.at("loss");
-  const TrainingGraph tg = build_training_graph(g, loss, OptimizerSpec{});
-  StagePlacement placement;
-  placement.devices = 4;
-  placement.mesh = MeshShape{1, 4};
+  const TrainingGraph tg = training_graph(cfg, c.micro_batch_size);
+  const StagePlacement placement = host4_1x4();
   IntraOptions options;
   options.micro_batches = global_batch / c.micro_batch_size;
   const IntraStage stage(tg, 0, 4, v100_host4(), placement, options);

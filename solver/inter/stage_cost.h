@@ -41,17 +41,17 @@ namespace strata::solver {
 // (intra_pass.h IntraStage::frontier: the minimisers of time + lambda x memory, each the exact
 // least-time plan for a budget of its own memory) whose stage memory with that many
 // micro-batches fits the device. The frontier is computed coarsely up front (kFrontierPoints
-// vertices, once per template for every stage length); when only its leanest vertex fits, the
-// gap before it is bisected for skipped vertices (kRefineSteps at most, while its ends differ by
-// more than kRefineGap in cost). An extrapolated range solves both templates at the weight
-// lambda of a (K + 1)-block template's vertex. The stage DP keeps the fastest variant that fits
-// the micro-batches its position holds in flight (its exact per-stage memory test), so no ILP
-// ever carries a memory row here. Plans strictly between two vertices (not on the convex hull)
-// are not offered.
-// Sending the boundary activation [b, S, H] forward and its gradient back (2 p2p transfers per
-// micro-batch) is added to every stage but the last: over the inter-host link when the
-// sub-mesh fills whole hosts (the next stage is then on another host), else over the
-// intra-host link; each device sends its shard, through its host's link for inter-host.
+// vertices, once per template for every stage length); when only its leanest vertex fits (or,
+// with set_refine_every_gap, whichever vertex fits first), the gap before it is bisected for
+// skipped vertices (kRefineSteps at most, while its ends differ by more than kRefineGap in cost).
+// An extrapolated range solves both templates at the weight lambda of a (K + 1)-block template's
+// vertex. The stage DP keeps the fastest variant that fits the micro-batches its position holds in
+// flight (its exact per-stage memory test), so no ILP ever carries a memory row here. Plans
+// strictly between two vertices (not on the convex hull) are not offered. Sending the boundary
+// activation [b, S, H] forward and its gradient back (2 p2p transfers per micro-batch) is added to
+// every stage but the last: over the inter-host link when the sub-mesh fills whole hosts (the next
+// stage is then on another host), else over the intra-host link; each device sends its shard,
+// through its host's link for inter-host.
 class IntraStageCostModel {
  public:
   // global_batch: sequences per iteration (B = global_batch / micro_batch_size micro-batches).
@@ -67,6 +67,10 @@ class IntraStageCostModel {
 
   // A StageCostFn sharing this model (and its cache).
   static StageCostFn as_function(std::shared_ptr<IntraStageCostModel> model);
+
+  // Whether a leaner variant bisects any frontier gap its memory target falls in, not only the
+  // one before the leanest vertex (see the class comment): for searches of few candidates.
+  void set_refine_every_gap(bool on) { refine_every_gap_ = on; }
 
   // Intra-op solves so far (each weight and frontier vertex counts); readable from any thread.
   std::int64_t ilp_solves() const { return ilp_solves_.load(); }
@@ -156,6 +160,7 @@ class IntraStageCostModel {
   std::map<std::pair<RangeKey, double>, IntraResult> results_;  // (range, lambda) -> solve
   std::map<RangeKey, std::vector<IntraResult>> frontiers_;
   std::atomic<std::int64_t> ilp_solves_{0};
+  bool refine_every_gap_ = false;
 };
 
 }  // namespace strata::solver

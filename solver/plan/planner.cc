@@ -356,6 +356,9 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   for (int w = 0; w < std::max(1, threads); ++w) {
     models.push_back(
         std::make_shared<IntraStageCostModel>(model, o.optimizer, cluster, o.global_batch, base));
+    // auto and inter-only price thousands of candidates; the other methods few enough that
+    // refining every frontier gap costs little (stage_cost.h).
+    models.back()->set_refine_every_gap(o.method != "auto" && o.method != "inter-only");
   }
 
   SearchOutcome best;

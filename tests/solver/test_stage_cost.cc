@@ -195,7 +195,7 @@ TEST_CASE("memory variants are the exact optima of their own budgets", "[stage_c
 // for device capacities in that gap (between the least memory and the coarse frontier's
 // second-leanest vertex) variant 1 must cost exactly what the fastest fitting vertex of the full
 // frontier (IntraStage::frontier with room for every vertex) costs; above it, it must fit and
-// cost no less.
+// cost no less. With set_refine_every_gap it must be within kRefineGap of that vertex anywhere.
 TEST_CASE("a leaner variant is the fastest frontier vertex that fits", "[stage_cost]") {
   const GptConfig cfg = tiny();
   const std::int64_t global_batch = 64;
@@ -247,6 +247,16 @@ TEST_CASE("a leaner variant is the fastest frontier vertex that fits", "[stage_c
     } else {
       CHECK(cost >= best * (1 - 1e-9));
     }
+    // Bisecting every gap (small searches) finds the best vertex to within kRefineGap anywhere.
+    IntraStageCostModel every(cfg, OptimizerSpec{}, small, global_batch, IntraOptions{});
+    every.set_refine_every_gap(true);
+    const std::optional<StageEstimate> f = every(c);
+    REQUIRE(f);
+    const double cost_every = f->time_per_microbatch_s + f->tail_s / B;
+    CHECK(memory(*f) <= capacity);
+    CHECK(cost_every >= best * (1 - 1e-9));
+    CHECK(cost_every <= best * (1 + IntraStageCostModel::kRefineGap));
+    CHECK(cost_every <= cost * (1 + 1e-12));
   }
   CHECK(exact == 7);
 }

@@ -61,6 +61,14 @@ IntraStageCostModel::IntraStageCostModel(const GptConfig& model, const Optimizer
   }
 }
 
+void IntraStageCostModel::set_schedule(const std::string& schedule) {
+  if (schedule != "1f1b" && schedule != "gpipe") {
+    throw std::invalid_argument("IntraStageCostModel: schedule '" + schedule +
+                                "' (expected 1f1b or gpipe)");
+  }
+  gpipe_ = schedule == "gpipe";
+}
+
 const TrainingGraph& IntraStageCostModel::template_graph(std::int64_t micro_batch_size,
                                                          std::int64_t blocks) {
   const auto key = std::make_pair(micro_batch_size, blocks);
@@ -298,11 +306,12 @@ std::optional<IntraStageCostModel::Priced> IntraStageCostModel::price(const Stag
   if (c.variant > 0) {
     // Leaner variants only where the fastest plan could fail the DP's memory test: under 1F1B a
     // stage holds min(B, stages from it to the end) micro-batches of activations, and every later
-    // stage has a layer and a device.
+    // stage has a layer and a device; under GPipe every stage holds all B.
     const std::int64_t later_stages =
         std::min(L + 2 - c.layer_end, cluster_.total_devices() - c.submesh.size());
+    const std::int64_t micro_batches = global_batch_ / c.micro_batch_size;
     const std::int64_t most_in_flight =
-        std::min<std::int64_t>(global_batch_ / c.micro_batch_size, later_stages + 1);
+        gpipe_ ? micro_batches : std::min<std::int64_t>(micro_batches, later_stages + 1);
     if (capacity <= 0 || fits(p.estimate, most_in_flight, capacity)) return std::nullopt;
     const std::vector<std::int64_t> targets = in_flight_targets(most_in_flight, kMaxVariants - 1);
     if (c.variant > static_cast<std::int32_t>(targets.size())) return std::nullopt;

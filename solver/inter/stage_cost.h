@@ -35,7 +35,8 @@ namespace strata::solver {
 // small GPTs.)
 //
 // Memory (variants). Variant 0 is the least-time plan (no memory row). When it would not fit
-// with the most micro-batches the stage could ever keep in flight, f = min(B, later stages + 1),
+// with the most micro-batches the stage could ever keep in flight, f = min(B, later stages + 1)
+// under 1F1B and B under GPipe (set_schedule),
 // variants 1, 2, ... are fitted to in-flight counts f, ..., 1 (at most kMaxVariants - 1 distinct
 // counts, geometrically spaced): each is the fastest vertex of the range's memory/time frontier
 // (intra_pass.h IntraStage::frontier: the minimisers of time + lambda x memory, each the exact
@@ -71,6 +72,10 @@ class IntraStageCostModel {
   // Whether a leaner variant bisects any frontier gap its memory target falls in, not only the
   // one before the leanest vertex (see the class comment): for searches of few candidates.
   void set_refine_every_gap(bool on) { refine_every_gap_ = on; }
+  // The pipeline schedule the stage DP assumes ("1f1b", the default, or "gpipe"): it sets how
+  // many micro-batches a stage can hold in flight, so when leaner variants are offered and what
+  // they are fitted to. Throws std::invalid_argument on another name.
+  void set_schedule(const std::string& schedule);
 
   // Intra-op solves so far (each weight and frontier vertex counts); readable from any thread.
   std::int64_t ilp_solves() const { return ilp_solves_.load(); }
@@ -161,6 +166,7 @@ class IntraStageCostModel {
   std::map<RangeKey, std::vector<IntraResult>> frontiers_;
   std::atomic<std::int64_t> ilp_solves_{0};
   bool refine_every_gap_ = false;
+  bool gpipe_ = false;
 };
 
 }  // namespace strata::solver

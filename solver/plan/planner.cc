@@ -359,6 +359,7 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
     // auto and inter-only price thousands of candidates; the other methods few enough that
     // refining every frontier gap costs little (stage_cost.h).
     models.back()->set_refine_every_gap(o.method != "auto" && o.method != "inter-only");
+    models.back()->set_schedule(o.schedule);
   }
 
   SearchOutcome best;

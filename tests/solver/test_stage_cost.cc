@@ -261,4 +261,32 @@ TEST_CASE("a leaner variant is the fastest frontier vertex that fits", "[stage_c
   CHECK(exact == 7);
 }
 
+// Under GPipe a stage holds all B micro-batches in flight, under 1F1B the last (here the only)
+// stage one. The whole tiny GPT as one stage on 1x4 with B = 4 micro-batches, on a device of the
+// least-time plan's static memory plus two micro-batches of its activations: under 1F1B that plan
+// fits (one in flight) and no leaner variant is offered; under GPipe it does not (four in
+// flight), so variant 1 exists and is leaner with four in flight.
+TEST_CASE("leaner variants follow the schedule's in-flight micro-batches", "[stage_cost]") {
+  const GptConfig cfg = tiny();
+  const std::int64_t global_batch = 64;
+  StageCandidate c = candidate(0, 4, 1, 4);
+  IntraStageCostModel roomy(cfg, OptimizerSpec{}, v100_host4(), global_batch, IntraOptions{});
+  const std::optional<StageEstimate> e0 = roomy(c);
+  REQUIRE(e0);
+  REQUIRE(e0->activation_memory_bytes > 0);
+  const double B = static_cast<double>(global_batch / c.micro_batch_size);
+  ClusterSpec small = v100_host4();
+  small.groups[0].device.memory_bytes = e0->static_memory_bytes + 2 * e0->activation_memory_bytes;
+  c.variant = 1;
+  IntraStageCostModel one_f_one_b(cfg, OptimizerSpec{}, small, global_batch, IntraOptions{});
+  CHECK_FALSE(one_f_one_b(c));
+  IntraStageCostModel gpipe(cfg, OptimizerSpec{}, small, global_batch, IntraOptions{});
+  gpipe.set_schedule("gpipe");
+  const std::optional<StageEstimate> e1 = gpipe(c);
+  REQUIRE(e1);
+  CHECK(e1->static_memory_bytes + B * e1->activation_memory_bytes <
+        e0->static_memory_bytes + B * e0->activation_memory_bytes);
+  CHECK_THROWS_AS(gpipe.set_schedule("interleaved"), std::invalid_argument);
+}
+
 }  // namespace strata::solver

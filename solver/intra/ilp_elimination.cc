@@ -137,18 +137,26 @@ Term make_term(const Factor& f, NodeIdx w, const std::vector<NodeIdx>& scope_n,
   return t;
 }
 
-// g_w over N (Factor) and its argmin table, from the bucket's factors.
+// g_w over N (Factor) and its argmin table, from the bucket's factors. Factors over w alone
+// (w's own cost, eliminations that left only w) are the same for every entry of N: summed once.
 Factor eliminate(const IlpProblem& p, NodeIdx w, const std::vector<NodeIdx>& scope_n,
                  const std::vector<const Factor*>& bucket, std::vector<StrategyIdx>* argmin) {
+  const std::size_t kw = p.nodes[static_cast<std::size_t>(w)].cost_s.size();
+  std::vector<double> base(kw, 0.0);
   std::vector<Term> terms;
-  for (const Factor* f : bucket) terms.push_back(make_term(*f, w, scope_n, p));
+  for (const Factor* f : bucket) {
+    if (f->scope.size() == 1) {
+      for (std::size_t q = 0; q < kw; ++q) base[q] += f->table[q];
+    } else {
+      terms.push_back(make_term(*f, w, scope_n, p));
+    }
+  }
   std::vector<std::size_t> radix;
   std::size_t entries = 1;
   for (NodeIdx v : scope_n) {
     radix.push_back(p.nodes[static_cast<std::size_t>(v)].cost_s.size());
     entries *= radix.back();
   }
-  const std::size_t kw = p.nodes[static_cast<std::size_t>(w)].cost_s.size();
   Factor g;
   g.scope = scope_n;
   g.owned.resize(entries);
@@ -158,7 +166,7 @@ Factor eliminate(const IlpProblem& p, NodeIdx w, const std::vector<NodeIdx>& sco
     double best = kForbidden;
     StrategyIdx arg = 0;
     for (std::size_t q = 0; q < kw; ++q) {
-      double sum = 0;
+      double sum = base[q];
       for (const Term& t : terms) sum += t.table[t.offset + q * t.w_stride];
       if (sum < best) best = sum, arg = static_cast<StrategyIdx>(q);
     }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -430,6 +431,11 @@ IlpSolution solve_mip(const IlpProblem& p, Backend backend, double time_limit_s,
   if (columns == 0) {  // every node constant: nothing to solve
     res.status = SolveStatus::kOptimal;
   } else {
+    // Neither lp_solve 5.5 nor CBC 2.10's C API documents thread safety, and the plan search
+    // runs on several threads: one MIP solve at a time in the process. Rare in practice (variable
+    // elimination solves every unconstrained problem it can), so the lock costs nothing measurable.
+    static std::mutex mip_mutex;
+    const std::lock_guard<std::mutex> lock(mip_mutex);
     res = backend == Backend::kCbc ? detail::run_cbc(m.mip, time_limit_s)
                                    : detail::run_lp_solve(m.mip, time_limit_s);
   }

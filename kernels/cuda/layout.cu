@@ -11,6 +11,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/layout_args.h"
 
 namespace strata::kernels {
 namespace {
@@ -19,7 +20,7 @@ using cuda_detail::Compute;
 using cuda_detail::to_compute;
 using cuda_detail::to_storage;
 
-constexpr int kMaxRank = 8;
+using layout_args::kMaxRank;
 
 // Unsigned integer of `bytes` bytes: data movement copies bits.
 template <int kBytes>
@@ -81,13 +82,6 @@ __global__ void walk_copy_kernel(const E* src, E* dst, std::int64_t numel, Walk 
     }
     dst[d] = src[s];
   }
-}
-
-// "[2, 3, 4]", for messages.
-std::string dims_str(const std::int64_t* v, int rank) {
-  std::string s = "[";
-  for (int d = 0; d < rank; ++d) s += (d > 0 ? ", " : "") + std::to_string(v[d]);
-  return s + "]";
 }
 
 // out[t, j] = table[tokens[t] - vocab_offset, j] for tokens in the slice, else 0 (and, when
@@ -197,44 +191,12 @@ __global__ void heads_kernel(T* whole, PartPtrs parts, HeadsShape h) {
   }
 }
 
-template <class P>
-void check_heads(const char* method, const void* whole, const P* bufs, std::int64_t batch,
-                 std::int64_t seq, std::int64_t parts, std::int64_t heads, std::int64_t head_dim) {
-  cuda_detail::checks.require_sizes(method, "batch, seq, parts, heads, head_dim",
-                                    {batch, seq, parts, heads, head_dim});
-  const std::int64_t per_part = batch * heads * seq * head_dim;
-  cuda_detail::checks.require_ptr(whole, per_part * parts, method,
-                                  "[batch, seq, parts*heads*head_dim]");
-  cuda_detail::checks.require_ptr(bufs, parts, method, "the array of part pointers");
-  for (std::int64_t p = 0; p < parts && per_part > 0; ++p) {
-    cuda_detail::checks.require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
-                                ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
-                                ", head_dim = ", head_dim, ")");
-  }
-}
-
 }  // namespace
 
 void CudaBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                           const int* perm, int rank) {
-  constexpr const char* kM = "permute";
-  cuda_detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
-                              kMaxRank, "]");
-  cuda_detail::checks.require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
-                              "in_shape or perm is null (rank = ", rank, ")");
-  std::int64_t numel = 1;
-  bool seen[kMaxRank] = {};
-  for (int d = 0; d < rank; ++d) {
-    cuda_detail::checks.require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
-    cuda_detail::checks.require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
-                                "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
-    seen[perm[d]] = true;
-    numel *= in_shape[d];
-  }
-  cuda_detail::checks.require_ptr(in, numel, kM, "in");
-  cuda_detail::checks.require_ptr(out, numel, kM, "out");
-  cuda_detail::checks.require(numel == 0 || in != out, kM, "in and out must not alias (", numel,
-                              " elements)");
+  const std::int64_t numel =
+      layout_args::check_permute(cuda_detail::checks, in, out, in_shape, perm, rank);
   const std::size_t elem = dtype_size_bytes(dtype);  // any dtype: permute moves bits
   if (numel == 0) return;
 
@@ -279,34 +241,9 @@ void CudaBackend::permute(DType dtype, const void* in, void* out, const std::int
 void CudaBackend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
                            const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
                            const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
-  constexpr const char* kM = "copy_box";
-  cuda_detail::checks.require(
-      elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8, kM,
-      "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
-  cuda_detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
-                              kMaxRank, "]");
-  cuda_detail::checks.require(
-      rank == 0 || (src_shape != nullptr && src_offset != nullptr && dst_shape != nullptr &&
-                    dst_offset != nullptr && box != nullptr),
-      kM, "a shape, offset or box array is null (rank = ", rank, ")");
-  std::int64_t src_numel = 1, dst_numel = 1, box_numel = 1;
-  for (int d = 0; d < rank; ++d) {
-    const bool inside = box[d] >= 0 && src_offset[d] >= 0 && dst_offset[d] >= 0 &&
-                        src_offset[d] + box[d] <= src_shape[d] &&
-                        dst_offset[d] + box[d] <= dst_shape[d];
-    if (!inside) {
-      cuda_detail::checks.fail(kM, "box ", dims_str(box, rank), " at src_offset ",
-                               dims_str(src_offset, rank), " of src_shape ",
-                               dims_str(src_shape, rank), " to dst_offset ",
-                               dims_str(dst_offset, rank), " of dst_shape ",
-                               dims_str(dst_shape, rank), " leaves a shape in dim ", d);
-    }
-    src_numel *= src_shape[d];
-    dst_numel *= dst_shape[d];
-    box_numel *= box[d];
-  }
-  cuda_detail::checks.require_ptr(src, src_numel, kM, "src");
-  cuda_detail::checks.require_ptr(dst, dst_numel, kM, "dst");
+  const std::int64_t box_numel =
+      layout_args::check_copy_box(cuda_detail::checks, elem_bytes, src, src_shape, src_offset, dst,
+                                  dst_shape, dst_offset, box, rank);
   if (box_numel == 0) return;
 
   // Box dims with their strides in both buffers, simplified as on the host.
@@ -495,7 +432,7 @@ void CudaBackend::split_heads(DType dtype, const void* x, void* const* outs, std
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "split_heads";
-  check_heads(kM, x, outs, batch, seq, parts, heads, head_dim);
+  layout_args::check_heads(cuda_detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
   // x is only read (kSplit); the kernel's pointer type is shared with merge_heads.
   run_heads<true>(ctx(), kM, dtype, const_cast<void*>(x), const_cast<const void* const*>(outs),
                   batch, seq, parts, heads, head_dim);
@@ -505,7 +442,7 @@ void CudaBackend::merge_heads(DType dtype, const void* const* ins, void* out, st
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "merge_heads";
-  check_heads(kM, out, ins, batch, seq, parts, heads, head_dim);
+  layout_args::check_heads(cuda_detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
   run_heads<false>(ctx(), kM, dtype, out, ins, batch, seq, parts, heads, head_dim);
 }
 

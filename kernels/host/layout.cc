@@ -11,12 +11,13 @@
 
 #include "kernels/host/host_backend.h"
 #include "kernels/host/host_common.h"
+#include "kernels/layout_args.h"
 
 namespace strata::kernels {
 namespace {
 
 using detail::host_range;
-constexpr int kMaxRank = 8;
+using layout_args::kMaxRank;
 
 void check_tokens(const char* method, const std::int32_t* tokens, std::int64_t n_tokens,
                   std::int64_t vocab) {
@@ -27,13 +28,6 @@ void check_tokens(const char* method, const std::int32_t* tokens, std::int64_t n
                               " is outside [0, vocab = " + std::to_string(vocab) + ")");
     }
   }
-}
-
-// "[2, 3, 4]", for messages.
-std::string dims_str(const std::int64_t* v, int rank) {
-  std::string s = "[";
-  for (int d = 0; d < rank; ++d) s += (d > 0 ? ", " : "") + std::to_string(v[d]);
-  return s + "]";
 }
 
 // out[t, :] = table[tokens[t] - vocab_offset, :] for tokens in the slice [vocab_offset,
@@ -121,23 +115,8 @@ void copy_runs(const char* src, char* dst, const BoxRuns& runs) {
 void HostBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                           const int* perm, int rank) {
   constexpr const char* kM = "permute";
-  detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
-                         kMaxRank, "]");
-  detail::checks.require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
-                         "in_shape or perm is null (rank = ", rank, ")");
-  std::int64_t numel = 1;
-  bool seen[kMaxRank] = {};
-  for (int d = 0; d < rank; ++d) {
-    detail::checks.require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
-    detail::checks.require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
-                           "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
-    seen[perm[d]] = true;
-    numel *= in_shape[d];
-  }
-  detail::checks.require_ptr(in, numel, kM, "in");
-  detail::checks.require_ptr(out, numel, kM, "out");
-  detail::checks.require(numel == 0 || in != out, kM, "in and out must not alias (", numel,
-                         " elements)");
+  const std::int64_t numel =
+      layout_args::check_permute(detail::checks, in, out, in_shape, perm, rank);
   if (numel == 0) return;
 
   // Output dims with their input strides; size-1 dims are dropped and neighbours that are also
@@ -202,33 +181,9 @@ void HostBackend::permute(DType dtype, const void* in, void* out, const std::int
 void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
                            const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
                            const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
-  constexpr const char* kM = "copy_box";
-  detail::checks.require(elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8,
-                         kM, "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
-  detail::checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ",
-                         kMaxRank, "]");
-  detail::checks.require(
-      rank == 0 || (src_shape != nullptr && src_offset != nullptr && dst_shape != nullptr &&
-                    dst_offset != nullptr && box != nullptr),
-      kM, "a shape, offset or box array is null (rank = ", rank, ")");
-  std::int64_t src_numel = 1, dst_numel = 1, box_numel = 1;
-  for (int d = 0; d < rank; ++d) {
-    // Also rejects negative shapes: offset + box >= 0 once both are >= 0.
-    const bool inside = box[d] >= 0 && src_offset[d] >= 0 && dst_offset[d] >= 0 &&
-                        src_offset[d] + box[d] <= src_shape[d] &&
-                        dst_offset[d] + box[d] <= dst_shape[d];
-    if (!inside) {
-      detail::checks.fail(kM, "box ", dims_str(box, rank), " at src_offset ",
-                          dims_str(src_offset, rank), " of src_shape ", dims_str(src_shape, rank),
-                          " to dst_offset ", dims_str(dst_offset, rank), " of dst_shape ",
-                          dims_str(dst_shape, rank), " leaves a shape in dim ", d);
-    }
-    src_numel *= src_shape[d];
-    dst_numel *= dst_shape[d];
-    box_numel *= box[d];
-  }
-  detail::checks.require_ptr(src, src_numel, kM, "src");
-  detail::checks.require_ptr(dst, dst_numel, kM, "dst");
+  const std::int64_t box_numel =
+      layout_args::check_copy_box(detail::checks, elem_bytes, src, src_shape, src_offset, dst,
+                                  dst_shape, dst_offset, box, rank);
   if (box_numel == 0) return;
 
   // Box dims with their strides (elements) in both buffers, as in permute: size-1 dims only move
@@ -352,31 +307,11 @@ void HostBackend::embedding_backward_shard(DType dtype, const std::int32_t* toke
   });
 }
 
-namespace {
-
-// Shared checks of split_heads / merge_heads; `bufs` are the parts buffers.
-template <class P>
-void check_heads(const char* method, const void* whole, const P* bufs, std::int64_t batch,
-                 std::int64_t seq, std::int64_t parts, std::int64_t heads, std::int64_t head_dim) {
-  detail::checks.require_sizes(method, "batch, seq, parts, heads, head_dim",
-                               {batch, seq, parts, heads, head_dim});
-  const std::int64_t per_part = batch * heads * seq * head_dim;
-  detail::checks.require_ptr(whole, per_part * parts, method, "[batch, seq, parts*heads*head_dim]");
-  detail::checks.require_ptr(bufs, parts, method, "the array of part pointers");
-  for (std::int64_t p = 0; p < parts && per_part > 0; ++p) {
-    detail::checks.require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
-                           ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
-                           ", head_dim = ", head_dim, ")");
-  }
-}
-
-}  // namespace
-
 void HostBackend::split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "split_heads";
-  check_heads(kM, x, outs, batch, seq, parts, heads, head_dim);
+  layout_args::check_heads(detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -403,7 +338,7 @@ void HostBackend::merge_heads(DType dtype, const void* const* ins, void* out, st
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "merge_heads";
-  check_heads(kM, out, ins, batch, seq, parts, heads, head_dim);
+  layout_args::check_heads(detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     T* pout = static_cast<T*>(out);

@@ -1,0 +1,102 @@
+// Argument checks of the data-movement methods (permute, copy_box, split_heads / merge_heads),
+// shared by the backends (kernels/host/layout.cc, kernels/cuda/layout.cu) so both reject the
+// same calls with the same words (arg_checks.h). Each runs before anything is written.
+// Header-only, no Kokkos or CUDA.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/arg_checks.h"
+
+namespace strata::kernels::layout_args {
+
+constexpr int kMaxRank = 8;  // most dims of a permute or a box
+
+// "[2, 3, 4]", for messages.
+inline std::string dims_str(const std::int64_t* v, int rank) {
+  std::string s = "[";
+  for (int d = 0; d < rank; ++d) s += (d > 0 ? ", " : "") + std::to_string(v[d]);
+  return s + "]";
+}
+
+// permute: rank in [0, kMaxRank], shapes >= 0, perm a permutation of [0, rank), buffers present
+// for their elements and not aliased. Returns the element count.
+inline std::int64_t check_permute(const ArgChecks& checks, const void* in, const void* out,
+                                  const std::int64_t* in_shape, const int* perm, int rank) {
+  constexpr const char* kM = "permute";
+  checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ", kMaxRank,
+                 "]");
+  checks.require(rank == 0 || (in_shape != nullptr && perm != nullptr), kM,
+                 "in_shape or perm is null (rank = ", rank, ")");
+  std::int64_t numel = 1;
+  bool seen[kMaxRank] = {};
+  for (int d = 0; d < rank; ++d) {
+    checks.require(in_shape[d] >= 0, kM, "in_shape[", d, "] = ", in_shape[d], " < 0");
+    checks.require(perm[d] >= 0 && perm[d] < rank && !seen[perm[d]], kM, "perm[", d,
+                   "] = ", perm[d], " does not make a permutation of [0, ", rank, ")");
+    seen[perm[d]] = true;
+    numel *= in_shape[d];
+  }
+  checks.require_ptr(in, numel, kM, "in");
+  checks.require_ptr(out, numel, kM, "out");
+  checks.require(numel == 0 || in != out, kM, "in and out must not alias (", numel, " elements)");
+  return numel;
+}
+
+// copy_box: elem_bytes 1, 2, 4 or 8; rank in [0, kMaxRank]; the box inside both shapes at its
+// offsets (which also rejects negative shapes); buffers present. Returns the box's elements.
+inline std::int64_t check_copy_box(const ArgChecks& checks, std::size_t elem_bytes, const void* src,
+                                   const std::int64_t* src_shape, const std::int64_t* src_offset,
+                                   const void* dst, const std::int64_t* dst_shape,
+                                   const std::int64_t* dst_offset, const std::int64_t* box,
+                                   int rank) {
+  constexpr const char* kM = "copy_box";
+  checks.require(elem_bytes == 1 || elem_bytes == 2 || elem_bytes == 4 || elem_bytes == 8, kM,
+                 "elem_bytes = ", elem_bytes, " is not 1, 2, 4 or 8");
+  checks.require(rank >= 0 && rank <= kMaxRank, kM, "rank = ", rank, " outside [0, ", kMaxRank,
+                 "]");
+  checks.require(rank == 0 || (src_shape != nullptr && src_offset != nullptr &&
+                               dst_shape != nullptr && dst_offset != nullptr && box != nullptr),
+                 kM, "a shape, offset or box array is null (rank = ", rank, ")");
+  std::int64_t src_numel = 1, dst_numel = 1, box_numel = 1;
+  for (int d = 0; d < rank; ++d) {
+    // Also rejects negative shapes: offset + box >= 0 once both are >= 0.
+    const bool inside = box[d] >= 0 && src_offset[d] >= 0 && dst_offset[d] >= 0 &&
+                        src_offset[d] + box[d] <= src_shape[d] &&
+                        dst_offset[d] + box[d] <= dst_shape[d];
+    if (!inside) {
+      checks.fail(kM, "box ", dims_str(box, rank), " at src_offset ", dims_str(src_offset, rank),
+                  " of src_shape ", dims_str(src_shape, rank), " to dst_offset ",
+                  dims_str(dst_offset, rank), " of dst_shape ", dims_str(dst_shape, rank),
+                  " leaves a shape in dim ", d);
+    }
+    src_numel *= src_shape[d];
+    dst_numel *= dst_shape[d];
+    box_numel *= box[d];
+  }
+  checks.require_ptr(src, src_numel, kM, "src");
+  checks.require_ptr(dst, dst_numel, kM, "dst");
+  return box_numel;
+}
+
+// split_heads / merge_heads: sizes >= 0, the whole buffer present, and every part pointer of
+// `bufs` (the parts buffers) present when the parts hold elements.
+template <class P>
+void check_heads(const ArgChecks& checks, const char* method, const void* whole, const P* bufs,
+                 std::int64_t batch, std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                 std::int64_t head_dim) {
+  checks.require_sizes(method, "batch, seq, parts, heads, head_dim",
+                       {batch, seq, parts, heads, head_dim});
+  const std::int64_t per_part = batch * heads * seq * head_dim;
+  checks.require_ptr(whole, per_part * parts, method, "[batch, seq, parts*heads*head_dim]");
+  checks.require_ptr(bufs, parts, method, "the array of part pointers");
+  for (std::int64_t p = 0; p < parts && per_part > 0; ++p) {
+    checks.require(bufs[p] != nullptr, method, "part ", p, " is null (batch = ", batch,
+                   ", seq = ", seq, ", parts = ", parts, ", heads = ", heads,
+                   ", head_dim = ", head_dim, ")");
+  }
+}
+
+}  // namespace strata::kernels::layout_args

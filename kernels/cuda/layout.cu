@@ -9,9 +9,9 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <string>
 
+#include "kernels/copy_prep.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.cuh"
-#include "kernels/layout_args.h"
 
 namespace strata::kernels {
 namespace {
@@ -19,8 +19,6 @@ namespace {
 using cuda_detail::Compute;
 using cuda_detail::to_compute;
 using cuda_detail::to_storage;
-
-using layout_args::kMaxRank;
 
 // Unsigned integer of `bytes` bytes: data movement copies bits.
 template <int kBytes>
@@ -61,17 +59,8 @@ void dispatch_bytes(std::size_t bytes, Fn&& fn) {
   }
 }
 
-// A strided walk: element i of a dense [ext[0], ..., ext[rank-1]] index space sits at
-// sum idx[d] * src_stride[d] in the source and sum idx[d] * dst_stride[d] in the destination.
-struct Walk {
-  std::int64_t ext[kMaxRank];
-  std::int64_t src_stride[kMaxRank];
-  std::int64_t dst_stride[kMaxRank];
-  int rank;
-};
-
 template <class E>
-__global__ void walk_copy_kernel(const E* src, E* dst, std::int64_t numel, Walk w) {
+__global__ void walk_copy_kernel(const E* src, E* dst, std::int64_t numel, copy_prep::CopyWalk w) {
   STRATA_GRID_STRIDE(i, numel) {
     std::int64_t rem = i, s = 0, d = 0;
     for (int j = w.rank - 1; j >= 0; --j) {
@@ -196,40 +185,12 @@ __global__ void heads_kernel(T* whole, PartPtrs parts, HeadsShape h) {
 void CudaBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                           const int* perm, int rank) {
   const std::int64_t numel =
-      layout_args::check_permute(cuda_detail::checks, in, out, in_shape, perm, rank);
+      copy_prep::check_permute(cuda_detail::checks, in, out, in_shape, perm, rank);
   const std::size_t elem = dtype_size_bytes(dtype);  // any dtype: permute moves bits
   if (numel == 0) return;
 
-  // Output dims with their input strides, simplified as on the host; the destination is dense.
-  std::int64_t in_stride[kMaxRank];
-  for (std::int64_t d = rank - 1, s = 1; d >= 0; --d) {
-    in_stride[d] = s;
-    s *= in_shape[d];
-  }
-  Walk w{};
-  int r = 0;
-  for (int j = 0; j < rank; ++j) {
-    const std::int64_t n = in_shape[perm[j]];
-    const std::int64_t st = in_stride[perm[j]];
-    if (n == 1) continue;
-    if (r > 0 && w.src_stride[r - 1] == st * n) {
-      w.ext[r - 1] *= n;
-      w.src_stride[r - 1] = st;
-    } else {
-      w.ext[r] = n;
-      w.src_stride[r] = st;
-      ++r;
-    }
-  }
-  if (r == 0) {  // every dim has size 1
-    w.ext[0] = w.src_stride[0] = 1;
-    r = 1;
-  }
-  w.rank = r;
-  for (std::int64_t d = r - 1, s = 1; d >= 0; --d) {  // the destination is dense
-    w.dst_stride[d] = s;
-    s *= w.ext[d];
-  }
+  // Output dims with their input strides, simplified as on the host (copy_prep.h).
+  const copy_prep::CopyWalk w = copy_prep::permute_walk(in_shape, perm, rank);
   const cuda_detail::LaunchCtx c = ctx();
   dispatch_bytes(elem, [&](auto bytes) {
     using E = typename Bits<decltype(bytes)::value>::type;
@@ -242,43 +203,16 @@ void CudaBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
                            const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
                            const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
   const std::int64_t box_numel =
-      layout_args::check_copy_box(cuda_detail::checks, elem_bytes, src, src_shape, src_offset, dst,
-                                  dst_shape, dst_offset, box, rank);
+      copy_prep::check_copy_box(cuda_detail::checks, elem_bytes, src, src_shape, src_offset, dst,
+                                dst_shape, dst_offset, box, rank);
   if (box_numel == 0) return;
 
   // Box dims with their strides in both buffers, simplified as on the host.
-  std::int64_t src_stride[kMaxRank], dst_stride[kMaxRank];
-  for (int d = rank - 1; d >= 0; --d) {
-    src_stride[d] = d == rank - 1 ? 1 : src_stride[d + 1] * src_shape[d + 1];
-    dst_stride[d] = d == rank - 1 ? 1 : dst_stride[d + 1] * dst_shape[d + 1];
-  }
-  std::int64_t src_base = 0, dst_base = 0;
-  Walk w{};
-  int r = 0;
-  for (int d = 0; d < rank; ++d) {
-    src_base += src_offset[d] * src_stride[d];
-    dst_base += dst_offset[d] * dst_stride[d];
-    if (box[d] == 1) continue;
-    if (r > 0 && w.src_stride[r - 1] == src_stride[d] * box[d] &&
-        w.dst_stride[r - 1] == dst_stride[d] * box[d]) {
-      w.ext[r - 1] *= box[d];
-      w.src_stride[r - 1] = src_stride[d];
-      w.dst_stride[r - 1] = dst_stride[d];
-    } else {
-      w.ext[r] = box[d];
-      w.src_stride[r] = src_stride[d];
-      w.dst_stride[r] = dst_stride[d];
-      ++r;
-    }
-  }
-  if (r == 0) {  // one element (rank 0 or a box of ones)
-    w.ext[0] = w.src_stride[0] = w.dst_stride[0] = 1;
-    r = 1;
-  }
-  w.rank = r;
+  const copy_prep::CopyWalk w =
+      copy_prep::box_walk(src_shape, src_offset, dst_shape, dst_offset, box, rank);
   const auto bytes_per = static_cast<std::int64_t>(elem_bytes);
-  const char* s0 = static_cast<const char*>(src) + src_base * bytes_per;
-  char* d0 = static_cast<char*>(dst) + dst_base * bytes_per;
+  const char* s0 = static_cast<const char*>(src) + w.src_base * bytes_per;
+  char* d0 = static_cast<char*>(dst) + w.dst_base * bytes_per;
   const cuda_detail::LaunchCtx c = ctx();
   dispatch_bytes(elem_bytes, [&](auto bytes) {
     using E = typename Bits<decltype(bytes)::value>::type;
@@ -432,7 +366,7 @@ void CudaBackend::split_heads(DType dtype, const void* x, void* const* outs, std
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "split_heads";
-  layout_args::check_heads(cuda_detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
+  copy_prep::check_heads(cuda_detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
   // x is only read (kSplit); the kernel's pointer type is shared with merge_heads.
   run_heads<true>(ctx(), kM, dtype, const_cast<void*>(x), const_cast<const void* const*>(outs),
                   batch, seq, parts, heads, head_dim);
@@ -442,7 +376,7 @@ void CudaBackend::merge_heads(DType dtype, const void* const* ins, void* out, st
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "merge_heads";
-  layout_args::check_heads(cuda_detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
+  copy_prep::check_heads(cuda_detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
   run_heads<false>(ctx(), kM, dtype, out, ins, batch, seq, parts, heads, head_dim);
 }
 

@@ -9,15 +9,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/copy_prep.h"
 #include "kernels/host/host_backend.h"
 #include "kernels/host/host_common.h"
-#include "kernels/layout_args.h"
 
 namespace strata::kernels {
 namespace {
 
 using detail::host_range;
-using layout_args::kMaxRank;
 
 void check_tokens(const char* method, const std::int32_t* tokens, std::int64_t n_tokens,
                   std::int64_t vocab) {
@@ -75,36 +74,33 @@ void embedding_grad_rows(const char* method, const std::int32_t* tokens, const T
       });
 }
 
-// A box as runs: `outer` runs of `inner` elements; run o starts at the offset (elements) of its
-// index decomposed over the outer dims ext[0 .. outer_rank), and steps src_step / dst_step
-// elements inside the run (1 and 1: contiguous in both buffers).
-struct BoxRuns {
-  std::int64_t ext[kMaxRank] = {}, src_stride[kMaxRank] = {}, dst_stride[kMaxRank] = {};
-  int outer_rank = 0;
-  std::int64_t outer = 0, inner = 0, src_step = 1, dst_step = 1;
-};
-
+// Copies the walk `w` (copy_prep.h) of `numel` elements as runs of its innermost dim: run o
+// starts at the offset of its index decomposed over the outer dims and steps the innermost
+// strides (1 and 1: a contiguous run in both buffers, one memcpy).
 template <std::size_t kBytes>
-void copy_runs(const char* src, char* dst, const BoxRuns& runs) {
+void copy_runs(const char* src, char* dst, const copy_prep::CopyWalk& w, std::int64_t numel) {
   constexpr auto kB = static_cast<std::int64_t>(kBytes);
+  const int outer_rank = w.rank - 1;
+  const std::int64_t inner = w.ext[outer_rank];
+  const std::int64_t src_step = w.src_stride[outer_rank], dst_step = w.dst_stride[outer_rank];
   Kokkos::parallel_for(
-      "copy_box", host_range(runs.outer), KOKKOS_LAMBDA(std::int64_t o) {
+      "copy_box", host_range(numel / inner), KOKKOS_LAMBDA(std::int64_t o) {
         std::int64_t rem = o;
         std::int64_t s = 0, d = 0;
-        for (int j = runs.outer_rank - 1; j >= 0; --j) {
-          const std::int64_t idx = rem % runs.ext[j];
-          rem /= runs.ext[j];
-          s += idx * runs.src_stride[j];
-          d += idx * runs.dst_stride[j];
+        for (int j = outer_rank - 1; j >= 0; --j) {
+          const std::int64_t idx = rem % w.ext[j];
+          rem /= w.ext[j];
+          s += idx * w.src_stride[j];
+          d += idx * w.dst_stride[j];
         }
         const char* sp = src + s * kB;
         char* dp = dst + d * kB;
-        if (runs.src_step == 1 && runs.dst_step == 1) {
-          std::memcpy(dp, sp, static_cast<std::size_t>(runs.inner) * kBytes);
+        if (src_step == 1 && dst_step == 1) {
+          std::memcpy(dp, sp, static_cast<std::size_t>(inner) * kBytes);
         } else {
           // Fixed-size memcpy: one load and one store, and safe on unaligned buffers.
-          for (std::int64_t i = 0; i < runs.inner; ++i) {
-            std::memcpy(dp + i * runs.dst_step * kB, sp + i * runs.src_step * kB, kBytes);
+          for (std::int64_t i = 0; i < inner; ++i) {
+            std::memcpy(dp + i * dst_step * kB, sp + i * src_step * kB, kBytes);
           }
         }
       });
@@ -116,42 +112,16 @@ void HostBackend::permute(DType dtype, const void* in, void* out, const std::int
                           const int* perm, int rank) {
   constexpr const char* kM = "permute";
   const std::int64_t numel =
-      layout_args::check_permute(detail::checks, in, out, in_shape, perm, rank);
+      copy_prep::check_permute(detail::checks, in, out, in_shape, perm, rank);
   if (numel == 0) return;
 
-  // Output dims with their input strides; size-1 dims are dropped and neighbours that are also
-  // neighbours in the input are merged, so a head transpose [b, s, h, d] -> [b, h, s, d] becomes
-  // rank 4 with a contiguous run of d, and an identity permutation becomes one flat copy.
-  std::int64_t in_stride[kMaxRank];
-  for (std::int64_t d = rank - 1, s = 1; d >= 0; --d) {
-    in_stride[d] = s;
-    s *= in_shape[d];
-  }
-  std::int64_t shape[kMaxRank];
-  std::int64_t stride[kMaxRank];
-  int r = 0;
-  for (int j = 0; j < rank; ++j) {
-    const std::int64_t n = in_shape[perm[j]];
-    const std::int64_t st = in_stride[perm[j]];
-    if (n == 1) continue;
-    if (r > 0 && stride[r - 1] == st * n) {
-      shape[r - 1] *= n;
-      stride[r - 1] = st;
-    } else {
-      shape[r] = n;
-      stride[r] = st;
-      ++r;
-    }
-  }
-  if (r == 0) {  // every dim has size 1
-    shape[0] = 1;
-    stride[0] = 1;
-    r = 1;
-  }
-  const std::int64_t inner = shape[r - 1];
-  const std::int64_t inner_stride = stride[r - 1];
+  // Output dims with their input strides (copy_prep.h CopyWalk); each task copies one run of
+  // the innermost dim.
+  const copy_prep::CopyWalk w = copy_prep::permute_walk(in_shape, perm, rank);
+  const std::int64_t inner = w.ext[w.rank - 1];
+  const std::int64_t inner_stride = w.src_stride[w.rank - 1];
   const std::int64_t outer = numel / inner;
-  const int outer_rank = r - 1;
+  const int outer_rank = w.rank - 1;
 
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
@@ -163,9 +133,9 @@ void HostBackend::permute(DType dtype, const void* in, void* out, const std::int
           std::int64_t rem = o;
           std::int64_t src = 0;
           for (int j = outer_rank - 1; j >= 0; --j) {
-            const std::int64_t idx = rem % shape[j];
-            rem /= shape[j];
-            src += idx * stride[j];
+            const std::int64_t idx = rem % w.ext[j];
+            rem /= w.ext[j];
+            src += idx * w.src_stride[j];
           }
           const T* ip = pin + src;
           T* op = pout + o * inner;
@@ -182,61 +152,29 @@ void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
                            const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
                            const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
   const std::int64_t box_numel =
-      layout_args::check_copy_box(detail::checks, elem_bytes, src, src_shape, src_offset, dst,
-                                  dst_shape, dst_offset, box, rank);
+      copy_prep::check_copy_box(detail::checks, elem_bytes, src, src_shape, src_offset, dst,
+                                dst_shape, dst_offset, box, rank);
   if (box_numel == 0) return;
 
-  // Box dims with their strides (elements) in both buffers, as in permute: size-1 dims only move
-  // the base, and a dim that its outer neighbour steps over exactly in both buffers merges into
-  // it, so a box of whole rows becomes one run and a slice of columns one run per row.
-  std::int64_t src_stride[kMaxRank], dst_stride[kMaxRank];
-  for (int d = rank - 1; d >= 0; --d) {
-    src_stride[d] = d == rank - 1 ? 1 : src_stride[d + 1] * src_shape[d + 1];
-    dst_stride[d] = d == rank - 1 ? 1 : dst_stride[d + 1] * dst_shape[d + 1];
-  }
-  std::int64_t src_base = 0, dst_base = 0;
-  BoxRuns runs;
-  int r = 0;
-  for (int d = 0; d < rank; ++d) {
-    src_base += src_offset[d] * src_stride[d];
-    dst_base += dst_offset[d] * dst_stride[d];
-    if (box[d] == 1) continue;
-    if (r > 0 && runs.src_stride[r - 1] == src_stride[d] * box[d] &&
-        runs.dst_stride[r - 1] == dst_stride[d] * box[d]) {
-      runs.ext[r - 1] *= box[d];
-      runs.src_stride[r - 1] = src_stride[d];
-      runs.dst_stride[r - 1] = dst_stride[d];
-    } else {
-      runs.ext[r] = box[d];
-      runs.src_stride[r] = src_stride[d];
-      runs.dst_stride[r] = dst_stride[d];
-      ++r;
-    }
-  }
-  if (r == 0) {  // one element (rank 0 or a box of ones)
-    runs.ext[0] = runs.src_stride[0] = runs.dst_stride[0] = 1;
-    r = 1;
-  }
-  runs.outer_rank = r - 1;
-  runs.inner = runs.ext[r - 1];
-  runs.outer = box_numel / runs.inner;
-  runs.src_step = runs.src_stride[r - 1];
-  runs.dst_step = runs.dst_stride[r - 1];
+  // Box dims with their strides in both buffers (copy_prep.h CopyWalk): a box of whole rows
+  // becomes one run and a slice of columns one run per row.
+  const copy_prep::CopyWalk w =
+      copy_prep::box_walk(src_shape, src_offset, dst_shape, dst_offset, box, rank);
   const auto bytes = static_cast<std::int64_t>(elem_bytes);
-  const char* s0 = static_cast<const char*>(src) + src_base * bytes;
-  char* d0 = static_cast<char*>(dst) + dst_base * bytes;
+  const char* s0 = static_cast<const char*>(src) + w.src_base * bytes;
+  char* d0 = static_cast<char*>(dst) + w.dst_base * bytes;
   switch (elem_bytes) {
     case 1:
-      copy_runs<1>(s0, d0, runs);
+      copy_runs<1>(s0, d0, w, box_numel);
       break;
     case 2:
-      copy_runs<2>(s0, d0, runs);
+      copy_runs<2>(s0, d0, w, box_numel);
       break;
     case 4:
-      copy_runs<4>(s0, d0, runs);
+      copy_runs<4>(s0, d0, w, box_numel);
       break;
     default:
-      copy_runs<8>(s0, d0, runs);
+      copy_runs<8>(s0, d0, w, box_numel);
       break;
   }
 }
@@ -311,7 +249,7 @@ void HostBackend::split_heads(DType dtype, const void* x, void* const* outs, std
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "split_heads";
-  layout_args::check_heads(detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
+  copy_prep::check_heads(detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -338,7 +276,7 @@ void HostBackend::merge_heads(DType dtype, const void* const* ins, void* out, st
                               std::int64_t seq, std::int64_t parts, std::int64_t heads,
                               std::int64_t head_dim) {
   constexpr const char* kM = "merge_heads";
-  layout_args::check_heads(detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
+  copy_prep::check_heads(detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     T* pout = static_cast<T*>(out);

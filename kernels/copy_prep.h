@@ -1,7 +1,8 @@
-// Argument checks of the data-movement methods (permute, copy_box, split_heads / merge_heads),
-// shared by the backends (kernels/host/layout.cc, kernels/cuda/layout.cu) so both reject the
-// same calls with the same words (arg_checks.h). Each runs before anything is written.
-// Header-only, no Kokkos or CUDA.
+// What the backends (kernels/host/layout.cc, kernels/cuda/layout.cu) do alike before a data
+// movement: the argument checks of permute, copy_box and split_heads / merge_heads, so both
+// reject the same calls with the same words (arg_checks.h), each before anything is written;
+// and the strided walks that permute and copy_box simplify their dims into. Header-only, no
+// Kokkos or CUDA (CopyWalk is plain data, passed by value to CUDA kernels).
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,7 @@
 
 #include "kernels/arg_checks.h"
 
-namespace strata::kernels::layout_args {
+namespace strata::kernels::copy_prep {
 
 constexpr int kMaxRank = 8;  // most dims of a permute or a box
 
@@ -99,4 +100,81 @@ void check_heads(const ArgChecks& checks, const char* method, const void* whole,
   }
 }
 
-}  // namespace strata::kernels::layout_args
+// A strided walk: element i of a dense [ext[0], ..., ext[rank - 1]] index space sits at
+// src_base + sum idx[d] src_stride[d] in the source and dst_base + sum idx[d] dst_stride[d] in
+// the destination (elements). Size-1 dims are dropped and a dim merges into its outer neighbour
+// when the neighbour steps over it exactly in both buffers, so a head transpose [b, s, h, d] ->
+// [b, h, s, d] keeps a contiguous run of d and an identity permutation is one flat copy; at
+// least one dim.
+struct CopyWalk {
+  std::int64_t ext[kMaxRank];
+  std::int64_t src_stride[kMaxRank];
+  std::int64_t dst_stride[kMaxRank];
+  std::int64_t src_base;
+  std::int64_t dst_base;
+  int rank;
+};
+
+// Appends dim (n, src stride, dst stride) to w, merged as above; size-1 dims are skipped.
+inline void append_dim(CopyWalk& w, std::int64_t n, std::int64_t src_stride,
+                       std::int64_t dst_stride) {
+  if (n == 1) return;
+  const int r = w.rank;
+  if (r > 0 && w.src_stride[r - 1] == src_stride * n && w.dst_stride[r - 1] == dst_stride * n) {
+    w.ext[r - 1] *= n;
+    w.src_stride[r - 1] = src_stride;
+    w.dst_stride[r - 1] = dst_stride;
+  } else {
+    w.ext[r] = n;
+    w.src_stride[r] = src_stride;
+    w.dst_stride[r] = dst_stride;
+    w.rank = r + 1;
+  }
+}
+
+// Row-major strides (elements) of a dense shape.
+inline void dense_strides(const std::int64_t* shape, int rank, std::int64_t* stride) {
+  for (std::int64_t d = rank - 1, s = 1; d >= 0; --d) {
+    stride[d] = s;
+    s *= shape[d];
+  }
+}
+
+inline void at_least_one_dim(CopyWalk& w) {
+  if (w.rank > 0) return;  // every dim has size 1 (or rank 0): one element
+  w.ext[0] = w.src_stride[0] = w.dst_stride[0] = 1;
+  w.rank = 1;
+}
+
+// permute of a dense input of in_shape into a dense output: the output's dims in order, each
+// with its input stride. Arguments as check_permute accepts them.
+inline CopyWalk permute_walk(const std::int64_t* in_shape, const int* perm, int rank) {
+  std::int64_t in_stride[kMaxRank], out_shape[kMaxRank], out_stride[kMaxRank];
+  dense_strides(in_shape, rank, in_stride);
+  for (int j = 0; j < rank; ++j) out_shape[j] = in_shape[perm[j]];
+  dense_strides(out_shape, rank, out_stride);
+  CopyWalk w{};
+  for (int j = 0; j < rank; ++j) append_dim(w, out_shape[j], in_stride[perm[j]], out_stride[j]);
+  at_least_one_dim(w);
+  return w;
+}
+
+// copy_box: the box's dims in order, with both buffers' strides and the box corner's offsets.
+// Arguments as check_copy_box accepts them.
+inline CopyWalk box_walk(const std::int64_t* src_shape, const std::int64_t* src_offset,
+                         const std::int64_t* dst_shape, const std::int64_t* dst_offset,
+                         const std::int64_t* box, int rank) {
+  std::int64_t src_stride[kMaxRank], dst_stride[kMaxRank];
+  dense_strides(src_shape, rank, src_stride);
+  dense_strides(dst_shape, rank, dst_stride);
+  CopyWalk w{};
+  for (int d = 0; d < rank; ++d) {
+    w.src_base += src_offset[d] * src_stride[d];
+    w.dst_base += dst_offset[d] * dst_stride[d];
+    append_dim(w, box[d], src_stride[d], dst_stride[d]);
+  }
+  at_least_one_dim(w);
+  return w;
+}
+
+}  // namespace strata::kernels::copy_prep

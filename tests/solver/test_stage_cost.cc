@@ -270,8 +270,8 @@ TEST_CASE("leaner variants follow the schedule's in-flight micro-batches", "[sta
   const GptConfig cfg = tiny();
   const std::int64_t global_batch = 64;
   StageCandidate c = candidate(0, 4, 1, 4);
-  IntraStageCostModel roomy(cfg, OptimizerSpec{}, v100_host4(), global_batch, IntraOptions{});
-  const std::optional<StageEstimate> e0 = roomy(c);
+  const std::optional<StageEstimate> e0 =
+      IntraStageCostModel(cfg, OptimizerSpec{}, v100_host4(), global_batch, IntraOptions{})(c);
   REQUIRE(e0);
   REQUIRE(e0->activation_memory_bytes > 0);
   const double B = static_cast<double>(global_batch / c.micro_batch_size);

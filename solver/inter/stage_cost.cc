@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "solver/cost/cost_model.h"
+#include "solver/intra/ilp_reduce.h"
 
 namespace strata::solver {
 namespace {
@@ -182,10 +183,9 @@ bool IntraStageCostModel::estimate_at(const Range& r, const StageCandidate& c, d
 }
 
 // Between frontier vertices f[j - 1] and f[j] (of the template `blocks`): the minimiser of
-// objective + lambda x memory at the lambda where the two tie,
-//   lambda = (obj_j - obj_{j-1}) / (mem_{j-1} - mem_j)      (memory = the ILP's memory row),
-// inserted at j when it lies strictly below their segment (a hull vertex the coarse frontier
-// skipped; Eisner-Severance as in ilp_reduce.h memory_frontier). Returns whether it did.
+// objective + lambda x memory at the lambda where the two tie (memory = the ILP's memory row),
+// inserted at j when it is a new hull vertex the coarse frontier skipped (ilp_reduce.h
+// tie_weight, new_vertex: the step of memory_frontier's parametric search). Returns whether.
 bool IntraStageCostModel::refine_frontier(bool embedding, std::int64_t blocks, bool head,
                                           const StageCandidate& c, std::size_t j) {
   std::vector<IntraResult>& f = frontiers_.at(range_key(embedding, blocks, head, c));
@@ -194,13 +194,11 @@ bool IntraStageCostModel::refine_frontier(bool embedding, std::int64_t blocks, b
   };
   const IntraResult &a = f[j - 1], &b = f[j];
   if (mem(a) <= mem(b)) return false;
-  const double lambda = (b.ilp.objective_s - a.ilp.objective_s) / (mem(a) - mem(b));
+  const double lambda = tie_weight(a.ilp.objective_s, mem(a), b.ilp.objective_s, mem(b));
   if (!(lambda > a.memory_weight_s_per_byte)) return false;
   const IntraResult& x = solve_template(embedding, blocks, head, c, lambda);
-  const double on_segment = a.ilp.objective_s + lambda * mem(a);
-  const double value = x.ilp.objective_s + lambda * mem(x);
-  if (!solved(x) || !(value < on_segment - 1e-9 * std::abs(on_segment)) || mem(x) >= mem(a) ||
-      mem(x) <= mem(b)) {
+  if (!solved(x) ||
+      !new_vertex(a.ilp.objective_s, mem(a), mem(b), lambda, x.ilp.objective_s, mem(x))) {
     return false;
   }
   f.insert(f.begin() + static_cast<std::ptrdiff_t>(j), x);

@@ -415,6 +415,18 @@ FrontierPoint make_point(const IlpProblem& problem, IlpSolution s, double lambda
 
 }  // namespace
 
+double tie_weight(double cost_a, double memory_a, double cost_b, double memory_b) {
+  return (cost_b - cost_a) / (memory_a - memory_b);
+}
+
+bool new_vertex(double cost_a, double memory_a, double memory_b, double lambda, double cost_x,
+                double memory_x) {
+  const double on_segment = cost_a + lambda * memory_a;
+  const double value = cost_x + lambda * memory_x;
+  return value < on_segment - 1e-9 * std::abs(on_segment) && memory_x < memory_a &&
+         memory_x > memory_b;
+}
+
 std::vector<FrontierPoint> memory_frontier(const IlpProblem& problem, const IlpOptions& options,
                                            int max_points, const IlpSolution* least_cost) {
   if (max_points < 2) throw std::invalid_argument("memory_frontier: max_points must be >= 2");
@@ -441,13 +453,11 @@ std::vector<FrontierPoint> memory_frontier(const IlpProblem& problem, const IlpO
     }
     if (widest == hull.size()) break;
     const FrontierPoint &a = hull[widest], &b = hull[widest + 1];
-    const double lambda = (cost(b) - cost(a)) / (a.memory_bytes - b.memory_bytes);
+    const double lambda = tie_weight(cost(a), a.memory_bytes, cost(b), b.memory_bytes);
     IlpSolution x = solve_weighted(problem, lambda, options);
     FrontierPoint p = make_point(problem, std::move(x), lambda);
-    const double on_segment = cost(a) + lambda * a.memory_bytes;
-    const double value = cost(p) + lambda * p.memory_bytes;
-    const bool below = solved(p.solution) && value < on_segment - 1e-9 * std::abs(on_segment) &&
-                       p.memory_bytes < a.memory_bytes && p.memory_bytes > b.memory_bytes;
+    const bool below = solved(p.solution) && new_vertex(cost(a), a.memory_bytes, b.memory_bytes,
+                                                        lambda, cost(p), p.memory_bytes);
     if (!below) {
       final_gaps.insert(widest);
       continue;

@@ -48,6 +48,13 @@ struct FrontierPoint {
   IlpSolution solution;  // objective_s = cost
 };
 
+// One step of that parametric search between hull vertices A and B (memory m_A > m_B): the
+// weight where they tie, lambda = (c_B - c_A) / (m_A - m_B), and whether the minimiser X found
+// at that weight is a new vertex: strictly below the segment AB, its memory strictly between.
+double tie_weight(double cost_a, double memory_a, double cost_b, double memory_b);
+bool new_vertex(double cost_a, double memory_a, double memory_b, double lambda, double cost_x,
+                double memory_x);
+
 // The hull's vertices by decreasing memory (increasing cost), at most max_points (>= 2): the
 // least-cost choice (lambda 0), the least-memory one (least cost among the choices that take a
 // least-memory strategy at every node; when those only combine through a forbidden cost the lean

@@ -228,14 +228,12 @@ Settings g_settings;
 // model is cut into N auto-layers. "even": auto-layer j is blocks [floor(j L / N),
 // floor((j + 1) L / N)), the embedding with the first and the head with the last. "flops":
 // a cut balancing FLOPs instead, a layer going to the auto-layer its FLOP midpoint falls in:
-// floor(N (F_before + F_layer / 2) / F), with per-iteration FLOPs per block 72 H^2 (1 + S/6H)
-// and the head 6 H V in units of B S (flops.h; the embedding ~0). The head of a small GPT
-// weighs as much as several blocks (GPT-350M: 3.6), which the even cut leaves out.
+// floor(N (F_before + F_layer / 2) / F), a block's and the head's FLOPs per sequence from
+// gpt_model_flops (flops.h; the embedding ~0). The head of a small GPT weighs as much as several
+// blocks (GPT-350M: 3.6), which the even cut leaves out.
 std::vector<std::int64_t> auto_layer_of_layers(const GptConfig& g, std::int64_t n) {
-  const double h = static_cast<double>(g.hidden), s = static_cast<double>(g.seq_len);
-  const double block = 72 * h * h * (1 + s / (6 * h));
-  const double head = 6 * h * static_cast<double>(g.vocab);
-  const double total = static_cast<double>(g.layers) * block + head;
+  const double block = strata::solver::gpt_model_flops(1, g.seq_len, g.hidden, 1, 0);
+  const double total = strata::solver::gpt_model_flops(1, g.seq_len, g.hidden, g.layers, g.vocab);
   std::vector<std::int64_t> of(static_cast<std::size_t>(g.layers + 2));
   for (std::int64_t a = 0; a < n; ++a) {  // even: auto-layer a's blocks
     for (std::int64_t j = a * g.layers / n; j < (a + 1) * g.layers / n; ++j)
@@ -346,8 +344,6 @@ RunResult plan_once(const GptConfig& gpt, const ClusterSpec& cluster, const Plan
     r.recomputes = std::all_of(plan.stages.begin(), plan.stages.end(),
                                [](const strata::solver::PlanStage& s) { return s.recompute; });
     r.detail = describe(plan);
-    if (o.global_batch != 1024)
-      r.detail = "batch " + std::to_string(o.global_batch) + ", " + r.detail;
   } catch (const std::invalid_argument& e) {
     r.status = "infeasible";
     r.detail = e.what();
@@ -422,7 +418,10 @@ RunResult plan_as_run(const Point& p, const std::string& method, const ClusterSp
       layout.stages.assign(static_cast<std::size_t>(p.gpus), AlpaStage{});
     }
     o.stages = alpa_manual_stages(layout, gpt, true);
-    runs.push_back(plan_once(gpt, cluster, o));
+    RunResult r = plan_once(gpt, cluster, o);
+    if (r.status == "ok" && c.global_batch != int_field(p, "global_batch"))
+      r.detail = "batch " + std::to_string(c.global_batch) + ", " + r.detail;
+    runs.push_back(std::move(r));
   }
   return best_of(runs);
 }

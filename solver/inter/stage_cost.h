@@ -36,23 +36,24 @@ namespace strata::solver {
 //
 // Memory (variants). Variant 0 is the least-time plan (no memory row). When it would not fit
 // with the most micro-batches the stage could ever keep in flight, f = min(B, later stages + 1)
-// under 1F1B and B under GPipe (set_schedule),
-// variants 1, 2, ... are fitted to in-flight counts f, ..., 1 (at most kMaxVariants - 1 distinct
-// counts, geometrically spaced): each is the fastest vertex of the range's memory/time frontier
-// (intra_pass.h IntraStage::frontier: the minimisers of time + lambda x memory, each the exact
-// least-time plan for a budget of its own memory) whose stage memory with that many
-// micro-batches fits the device. The frontier is computed coarsely up front (kFrontierPoints
-// vertices, once per template for every stage length); when only its leanest vertex fits (or,
-// with set_refine_every_gap, whichever vertex fits first), the gap before it is bisected for
-// skipped vertices (kRefineSteps at most, while its ends differ by more than kRefineGap in cost).
-// An extrapolated range solves both templates at the weight lambda of a (K + 1)-block template's
-// vertex. The stage DP keeps the fastest variant that fits the micro-batches its position holds in
-// flight (its exact per-stage memory test), so no ILP ever carries a memory row here. Plans
-// strictly between two vertices (not on the convex hull) are not offered. Sending the boundary
-// activation [b, S, H] forward and its gradient back (2 p2p transfers per micro-batch) is added to
-// every stage but the last: over the inter-host link when the sub-mesh fills whole hosts (the next
-// stage is then on another host), else over the intra-host link; each device sends its shard,
-// through its host's link for inter-host.
+// under 1F1B and B under GPipe (set_schedule), variants 1, 2, ... are fitted to in-flight counts
+// f, ..., 1 (at most kMaxVariants - 1 distinct counts, geometrically spaced): each is the fastest
+// vertex of the range's memory/time frontier (intra_pass.h IntraStage::frontier: the minimisers
+// of time + lambda x memory, each the exact least-time plan for a budget of its own memory) whose
+// stage memory with that many micro-batches fits the device. The frontier is computed coarsely
+// up front (kFrontierPoints vertices, once per template for every stage length); when only its
+// leanest vertex fits (or, with set_refine_every_gap, whichever vertex fits first), the gap
+// before it is bisected for skipped vertices (kRefineSteps at most, while its ends differ by more
+// than kRefineGap in cost). An extrapolated range solves both templates at the weight lambda of a
+// (K + 1)-block template's vertex. The stage DP keeps the fastest variant that fits the
+// micro-batches its position holds in flight (its exact per-stage memory test), so no ILP ever
+// carries a memory row here. Plans strictly between two vertices (not on the convex hull) are not
+// offered.
+//
+// Sending the boundary activation [b, S, H] forward and its gradient back (2 p2p transfers per
+// micro-batch) is added to every stage but the last: over the inter-host link when the
+// sub-mesh fills whole hosts (the next stage is then on another host), else over the
+// intra-host link; each device sends its shard, through its host's link for inter-host.
 class IntraStageCostModel {
  public:
   // global_batch: sequences per iteration (B = global_batch / micro_batch_size micro-batches).

@@ -27,6 +27,22 @@ std::size_t dtype_size_bytes(DType dtype) {
   throw std::invalid_argument("unknown kernels::DType");
 }
 
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF64:
+      return "f64";
+    case DType::kF32:
+      return "f32";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kF16:
+      return "f16";
+    case DType::kI32:
+      return "i32";
+  }
+  return "unknown";
+}
+
 #if !STRATA_WITH_CUDA
 int visible_cuda_devices() { return 0; }  // the CUDA build defines it in kernels/cuda/
 #else

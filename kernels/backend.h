@@ -1,9 +1,12 @@
 // Backend: the compute interface the executor sees (DESIGN.md section 2; STYLE.md 25-27).
-// One virtual call per operator on raw buffers in the backend's memory. Kernels compute only:
-// no communication, no planning. HostBackend (Kokkos + OpenBLAS) is the oracle every other
-// backend is tested against. All tensors are dense row-major. Floating arguments carry a DType;
-// the host backend supports kF32 and kF64. Every call checks its sizes first and throws
-// std::invalid_argument naming the call and the sizes; kernels never allocate persistently.
+// One call per operator on raw buffers in the backend's memory. Kernels compute only: no
+// communication, no planning. HostBackend (Kokkos + OpenBLAS) is the oracle every other backend
+// is tested against. All tensors are dense row-major. Floating arguments carry a DType; the host
+// backend supports kF32 and kF64. Kernels never allocate persistently.
+// Argument checks are written once: each operator is a public non-virtual method that checks its
+// sizes and pointers (kernels/backend_checks.cc; std::invalid_argument "<Class>::<method>: ..."
+// naming the call and the sizes, the same words for every backend) and then calls the backend's
+// protected do_<method>, which sees only checked arguments and checks just its dtypes.
 #pragma once
 
 #include <cstddef>
@@ -13,10 +16,13 @@
 
 namespace strata::kernels {
 
+struct ArgChecks;  // kernels/arg_checks.h
+
 // Mirrors solver::DType on purpose: kernels/ sits below the planner in DESIGN.md section 2 and
 // includes none of its headers; app/executor.cc's to_kernel_dtype maps one onto the other.
 enum class DType : std::uint8_t { kF64, kF32, kBF16, kF16, kI32 };
 std::size_t dtype_size_bytes(DType dtype);
+const char* dtype_name(DType dtype);  // "f32", for messages
 
 // Row-major strided batched GEMM, for i in [0, batch):
 //   C_i[m, n] = alpha * sum_k op(A_i)[m, k] * op(B_i)[k, n] + beta * C_i[m, n]
@@ -52,15 +58,17 @@ struct SgdArgs {
 class Backend {
  public:
   virtual ~Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
   virtual std::string name() const = 0;
 
   // ---- memory (bytes; pointers are backend memory)
   virtual void* allocate(std::size_t bytes) = 0;  // zero-filled; throws std::bad_alloc
   virtual void release(void* ptr) noexcept = 0;
-  virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;
-  virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
-  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
-  virtual void fill_zero(void* dst, std::size_t bytes) = 0;
+  void copy_from_host(void* dst, const void* host_src, std::size_t bytes);
+  void copy_to_host(void* host_dst, const void* src, std::size_t bytes);
+  void copy(void* dst, const void* src, std::size_t bytes);
+  void fill_zero(void* dst, std::size_t bytes);
   // Host staging for libraries that cannot touch backend memory (Open MPI without CUDA support):
   // whether pointers from allocate() are ordinary host memory, and host blocks the backend copies
   // to and from at full speed (page-locked on a GPU; plain memory on the host). allocate_host is
@@ -69,96 +77,89 @@ class Backend {
   virtual void* allocate_host(std::size_t bytes) = 0;
   virtual void release_host(void* ptr) noexcept = 0;
   // Element-type conversion of n elements (f32 <-> f64 on the host; + bf16/f16 on devices).
-  virtual void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) = 0;
+  void convert(DType from, const void* src, DType to, void* dst, std::int64_t n);
   virtual void synchronize() = 0;
 
   // ---- dense algebra
-  virtual void gemm(DType dtype, const GemmArgs& args) = 0;
+  void gemm(DType dtype, const GemmArgs& args);
   // out = transpose of in (shape in_shape[rank]) by perm: out dim j = in dim perm[j].
-  virtual void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
-                       const int* perm, int rank) = 0;
+  void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+               const int* perm, int rank);
 
   // Copies a box of box[d] elements per dim from src (dense, shape src_shape) starting at
   // src_offset to dst (dense, shape dst_shape) starting at dst_offset; elements of elem_bytes
   // bytes, rank <= 8. The packing primitive of resharding (slices, blocks of gathers and
   // scatters, cross-mesh pieces). Throws std::invalid_argument when a box leaves a shape.
-  virtual void copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
-                        const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
-                        const std::int64_t* dst_offset, const std::int64_t* box, int rank) = 0;
+  void copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                const std::int64_t* dst_offset, const std::int64_t* box, int rank);
 
   // ---- elementwise and reductions (n elements)
-  virtual void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) = 0;
+  void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n);
   // out[o, i] = x[o, i] + row[i] for o < outer, i < inner (bias add, position embedding).
-  virtual void add_broadcast(DType dtype, const void* x, const void* row, void* out,
-                             std::int64_t outer, std::int64_t inner) = 0;
+  void add_broadcast(DType dtype, const void* x, const void* row, void* out, std::int64_t outer,
+                     std::int64_t inner);
   // out[i] = sum_o x[o, i] (bias and position-embedding gradients). Overwrites out.
-  virtual void reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
-                                std::int64_t inner) = 0;
+  void reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                        std::int64_t inner);
   // y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) and its derivative times dy.
-  virtual void gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) = 0;
-  virtual void gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
-                             std::int64_t n) = 0;
+  void gelu_forward(DType dtype, const void* x, void* y, std::int64_t n);
+  void gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n);
   // out (f64 scalar in backend memory) = sum x^2, accumulated in double.
-  virtual void sum_squares(DType dtype, const void* x, std::int64_t n, double* out) = 0;
+  void sum_squares(DType dtype, const void* x, std::int64_t n, double* out);
 
   // ---- normalisations (rows x cols, normalised over cols)
   // y = (x - mean) * rstd * w + b with rstd = 1/sqrt(var + eps) (biased var); saves mean, rstd
   // (dtype elements, one per row).
-  virtual void layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
-                                 void* mean, void* rstd, std::int64_t rows, std::int64_t cols,
-                                 double eps) = 0;
+  void layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                         void* mean, void* rstd, std::int64_t rows, std::int64_t cols, double eps);
   // Overwrites dx, dw, db.
-  virtual void layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
-                                  const void* mean, const void* rstd, void* dx, void* dw, void* db,
-                                  std::int64_t rows, std::int64_t cols) = 0;
-  virtual void softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
-                               std::int64_t cols) = 0;
+  void layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                          const void* mean, const void* rstd, void* dx, void* dw, void* db,
+                          std::int64_t rows, std::int64_t cols);
+  void softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows, std::int64_t cols);
   // dx = y * (dy - sum(dy * y)) per row.
-  virtual void softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
-                                std::int64_t rows, std::int64_t cols) = 0;
+  void softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
+                        std::int64_t cols);
   // batch matrices [rows, cols]; element (r, c) is masked when c + col_offset > r + row_offset
   // (offsets locate a shard in the global matrix). forward: masked -> -inf; backward: -> 0.
-  virtual void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
-                           std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
-                           std::int64_t col_offset, bool backward) = 0;
+  void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
+                   std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
+                   bool backward);
 
   // ---- embeddings and heads
   // out[t, :] = table[tokens[t], :]; tokens outside [0, vocab) throw std::out_of_range.
-  virtual void embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
-                                 void* out, std::int64_t n_tokens, std::int64_t vocab,
-                                 std::int64_t dim) = 0;
+  void embedding_forward(DType dtype, const std::int32_t* tokens, const void* table, void* out,
+                         std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim);
   // dtable = 0; dtable[tokens[t], :] += dout[t, :].
-  virtual void embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
-                                  void* dtable, std::int64_t n_tokens, std::int64_t vocab,
-                                  std::int64_t dim) = 0;
+  void embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout, void* dtable,
+                          std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim);
   // x [batch, seq, parts*heads*head_dim] -> parts outputs [batch, heads, seq, head_dim].
-  virtual void split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
-                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                           std::int64_t head_dim) = 0;
+  void split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                   std::int64_t seq, std::int64_t parts, std::int64_t heads, std::int64_t head_dim);
   // Inverse of split_heads.
-  virtual void merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
-                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                           std::int64_t head_dim) = 0;
+  void merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                   std::int64_t seq, std::int64_t parts, std::int64_t heads, std::int64_t head_dim);
 
   // Vocab-parallel forms (a table or logits slice holding vocabulary rows [vocab_offset,
   // vocab_offset + vocab)). Tokens outside the slice are not errors here: another device owns them.
   // out[t, :] = table[tokens[t] - vocab_offset, :] when the token is in the slice, else 0.
-  virtual void embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
-                                       void* out, std::int64_t n_tokens, std::int64_t vocab,
-                                       std::int64_t dim, std::int64_t vocab_offset) = 0;
+  void embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
+                               void* out, std::int64_t n_tokens, std::int64_t vocab,
+                               std::int64_t dim, std::int64_t vocab_offset);
   // dtable = 0; dtable[tokens[t] - vocab_offset, :] += dout[t, :] for tokens in the slice.
-  virtual void embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
-                                        void* dtable, std::int64_t n_tokens, std::int64_t vocab,
-                                        std::int64_t dim, std::int64_t vocab_offset) = 0;
+  void embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
+                                void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                std::int64_t dim, std::int64_t vocab_offset);
 
   // ---- loss: logits [rows, vocab], targets [rows]
   // loss (one dtype element) = mean over rows of (logsumexp(logits) - logits[target]).
-  virtual void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
-                                     void* loss, std::int64_t rows, std::int64_t vocab) = 0;
+  void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
+                             void* loss, std::int64_t rows, std::int64_t vocab);
   // dlogits = (softmax(logits) - onehot(target)) * dloss[0] / rows.
-  virtual void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
-                                      const void* dloss, void* dlogits, std::int64_t rows,
-                                      std::int64_t vocab) = 0;
+  void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
+                              const void* dloss, void* dlogits, std::int64_t rows,
+                              std::int64_t vocab);
 
   // Sharded cross-entropy: logits [rows, cols] hold vocabulary columns [vocab_offset,
   // vocab_offset + cols) of some rows of the batch. The caller all-reduces the statistics over
@@ -166,34 +167,123 @@ class Backend {
   // then every device adds only the terms of the targets it owns, scaled by `scale` (1 / the
   // global number of rows), so the devices' losses sum to the global mean.
   // row_max[r] = max_c x[r, c] (dtype elements).
-  virtual void row_max(DType dtype, const void* x, void* out, std::int64_t rows,
-                       std::int64_t cols) = 0;
+  void row_max(DType dtype, const void* x, void* out, std::int64_t rows, std::int64_t cols);
   // row_sum[r] = sum_c exp(x[r, c] - row_max[r]) (dtype elements, accumulated in double).
-  virtual void row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
-                           std::int64_t rows, std::int64_t cols) = 0;
+  void row_sum_exp(DType dtype, const void* x, const void* row_max, void* out, std::int64_t rows,
+                   std::int64_t cols);
   // loss (one dtype element) = scale * sum over rows r whose target t lies in the slice of
   //   (log(row_sum[r]) + row_max[r] - logits[r, t - vocab_offset]).
-  virtual void cross_entropy_forward_shard(DType dtype, const void* logits,
-                                           const std::int32_t* targets, const void* row_max,
-                                           const void* row_sum, void* loss, std::int64_t rows,
-                                           std::int64_t cols, std::int64_t vocab_offset,
-                                           double scale) = 0;
+  void cross_entropy_forward_shard(DType dtype, const void* logits, const std::int32_t* targets,
+                                   const void* row_max, const void* row_sum, void* loss,
+                                   std::int64_t rows, std::int64_t cols, std::int64_t vocab_offset,
+                                   double scale);
   // dlogits[r, c] = (exp(logits[r, c] - row_max[r]) / row_sum[r] - [c + vocab_offset == t_r])
   //                 * dloss[0] * scale.
-  virtual void cross_entropy_backward_shard(DType dtype, const void* logits,
-                                            const std::int32_t* targets, const void* row_max,
-                                            const void* row_sum, const void* dloss, void* dlogits,
-                                            std::int64_t rows, std::int64_t cols,
-                                            std::int64_t vocab_offset, double scale) = 0;
+  void cross_entropy_backward_shard(DType dtype, const void* logits, const std::int32_t* targets,
+                                    const void* row_max, const void* row_sum, const void* dloss,
+                                    void* dlogits, std::int64_t rows, std::int64_t cols,
+                                    std::int64_t vocab_offset, double scale);
 
   // ---- optimizer (in place; norm_scale: f64 [2] {norm, scale} in backend memory)
   // norm_scale = {sqrt(sum sumsq[i]), max_norm > 0 ? min(1, max_norm / (norm + 1e-6)) : 1}.
-  virtual void clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
-                                   double* norm_scale) = 0;
-  virtual void adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
-                            std::int64_t n, const AdamWArgs& args, const double* norm_scale) = 0;
-  virtual void sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
-                          const SgdArgs& args, const double* norm_scale) = 0;
+  void clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
+                           double* norm_scale);
+  void adamw_update(DType dtype, void* param, const void* grad, void* m, void* v, std::int64_t n,
+                    const AdamWArgs& args, const double* norm_scale);
+  void sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
+                  const SgdArgs& args, const double* norm_scale);
+
+ protected:
+  // class_name: the name the argument checks' messages start with ("HostBackend").
+  explicit Backend(const char* class_name) : class_name_(class_name) {}
+  // The argument checks of this backend's calls (messages "<class_name>::<call>: ...").
+  ArgChecks checks() const;
+
+  // The implementations behind the public calls of the same names, with the arguments already
+  // checked (sizes >= 0, pointers present for their elements, shapes consistent); each checks
+  // only the dtypes it supports.
+  virtual void do_copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;
+  virtual void do_copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
+  virtual void do_copy(void* dst, const void* src, std::size_t bytes) = 0;
+  virtual void do_fill_zero(void* dst, std::size_t bytes) = 0;
+  virtual void do_convert(DType from, const void* src, DType to, void* dst, std::int64_t n) = 0;
+  virtual void do_gemm(DType dtype, const GemmArgs& args) = 0;
+  virtual void do_permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+                          const int* perm, int rank) = 0;
+  virtual void do_copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                           const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                           const std::int64_t* dst_offset, const std::int64_t* box, int rank) = 0;
+  virtual void do_add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) = 0;
+  virtual void do_add_broadcast(DType dtype, const void* x, const void* row, void* out,
+                                std::int64_t outer, std::int64_t inner) = 0;
+  virtual void do_reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                                   std::int64_t inner) = 0;
+  virtual void do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) = 0;
+  virtual void do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
+                                std::int64_t n) = 0;
+  virtual void do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) = 0;
+  virtual void do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
+                                    void* y, void* mean, void* rstd, std::int64_t rows,
+                                    std::int64_t cols, double eps) = 0;
+  virtual void do_layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                                     const void* mean, const void* rstd, void* dx, void* dw,
+                                     void* db, std::int64_t rows, std::int64_t cols) = 0;
+  virtual void do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                                  std::int64_t cols) = 0;
+  virtual void do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
+                                   std::int64_t rows, std::int64_t cols) = 0;
+  virtual void do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
+                              std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                              std::int64_t col_offset, bool backward) = 0;
+  virtual void do_embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
+                                    void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                    std::int64_t dim) = 0;
+  virtual void do_embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
+                                     void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                     std::int64_t dim) = 0;
+  virtual void do_split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                              std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                              std::int64_t head_dim) = 0;
+  virtual void do_merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                              std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                              std::int64_t head_dim) = 0;
+  virtual void do_embedding_forward_shard(DType dtype, const std::int32_t* tokens,
+                                          const void* table, void* out, std::int64_t n_tokens,
+                                          std::int64_t vocab, std::int64_t dim,
+                                          std::int64_t vocab_offset) = 0;
+  virtual void do_embedding_backward_shard(DType dtype, const std::int32_t* tokens,
+                                           const void* dout, void* dtable, std::int64_t n_tokens,
+                                           std::int64_t vocab, std::int64_t dim,
+                                           std::int64_t vocab_offset) = 0;
+  virtual void do_cross_entropy_forward(DType dtype, const void* logits,
+                                        const std::int32_t* targets, void* loss, std::int64_t rows,
+                                        std::int64_t vocab) = 0;
+  virtual void do_cross_entropy_backward(DType dtype, const void* logits,
+                                         const std::int32_t* targets, const void* dloss,
+                                         void* dlogits, std::int64_t rows, std::int64_t vocab) = 0;
+  virtual void do_row_max(DType dtype, const void* x, void* out, std::int64_t rows,
+                          std::int64_t cols) = 0;
+  virtual void do_row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
+                              std::int64_t rows, std::int64_t cols) = 0;
+  virtual void do_cross_entropy_forward_shard(DType dtype, const void* logits,
+                                              const std::int32_t* targets, const void* row_max,
+                                              const void* row_sum, void* loss, std::int64_t rows,
+                                              std::int64_t cols, std::int64_t vocab_offset,
+                                              double scale) = 0;
+  virtual void do_cross_entropy_backward_shard(DType dtype, const void* logits,
+                                               const std::int32_t* targets, const void* row_max,
+                                               const void* row_sum, const void* dloss,
+                                               void* dlogits, std::int64_t rows, std::int64_t cols,
+                                               std::int64_t vocab_offset, double scale) = 0;
+  virtual void do_clip_by_global_norm(const double* const* sumsq, std::int64_t count,
+                                      double max_norm, double* norm_scale) = 0;
+  virtual void do_adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
+                               std::int64_t n, const AdamWArgs& args, const double* norm_scale) = 0;
+  virtual void do_sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
+                             const SgdArgs& args, const double* norm_scale) = 0;
+
+ private:
+  const char* class_name_;
 };
 
 // "host" always; "cuda" when built with STRATA_WITH_CUDA and a GPU is visible. Throws

@@ -1,7 +1,7 @@
-// What the backends (kernels/host/layout.cc, kernels/cuda/layout.cu) do alike before a data
-// movement: the argument checks of permute, copy_box and split_heads / merge_heads, so both
-// reject the same calls with the same words (arg_checks.h), each before anything is written;
-// and the strided walks that permute and copy_box simplify their dims into. Header-only, no
+// What the backends (kernels/host/layout.cc, kernels/cuda/layout.cu) share about a data
+// movement: the argument checks of permute, copy_box and split_heads / merge_heads, which
+// Backend's public calls make before anything is written (kernels/backend_checks.cc); and the
+// strided walks that permute and copy_box simplify their dims into. Header-only, no
 // Kokkos or CUDA (CopyWalk is plain data, passed by value to CUDA kernels).
 #pragma once
 
@@ -20,6 +20,13 @@ inline std::string dims_str(const std::int64_t* v, int rank) {
   std::string s = "[";
   for (int d = 0; d < rank; ++d) s += (d > 0 ? ", " : "") + std::to_string(v[d]);
   return s + "]";
+}
+
+// Elements of a dense shape of `rank` dims (1 for rank 0: one scalar).
+inline std::int64_t elements(const std::int64_t* dims, int rank) {
+  std::int64_t n = 1;
+  for (int d = 0; d < rank; ++d) n *= dims[d];
+  return n;
 }
 
 // permute: rank in [0, kMaxRank], shapes >= 0, perm a permutation of [0, rank), buffers present

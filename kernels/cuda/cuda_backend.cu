@@ -79,22 +79,6 @@ void check_launch(const LaunchCtx& ctx, const char* kernel, const char* file, in
   }
 }
 
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::kF64:
-      return "f64";
-    case DType::kF32:
-      return "f32";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kF16:
-      return "f16";
-    case DType::kI32:
-      return "i32";
-  }
-  return "unknown";
-}
-
 void throw_bad_dtype(const char* method, DType dtype) {
   checks.fail(method, "dtype ", dtype_name(dtype),
               " is not supported (cuda supports f32, bf16 and f64)");
@@ -136,7 +120,7 @@ bool env_flag(const char* name) {
 
 }  // namespace
 
-CudaBackend::CudaBackend(int device) : device_(device) {
+CudaBackend::CudaBackend(int device) : Backend("CudaBackend"), device_(device) {
   const int count = visible_cuda_devices();
   if (device < 0 || device >= count) {
     throw std::invalid_argument("CudaBackend: device " + std::to_string(device) +
@@ -264,26 +248,19 @@ void* CudaBackend::allocate_temp(std::size_t bytes) {
   return ptr;
 }
 
-void CudaBackend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
+void CudaBackend::do_copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
   if (bytes == 0) return;
-  cuda_detail::checks.require(dst != nullptr && host_src != nullptr, "copy_from_host",
-                              "null pointer for ", bytes, " bytes");
   STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.get()));
 }
 
-void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
+void CudaBackend::do_copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
   if (bytes > 0) {
-    cuda_detail::checks.require(host_dst != nullptr && src != nullptr, "copy_to_host",
-                                "null pointer for ", bytes, " bytes");
     STRATA_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
   }
   sync_stream();  // the caller reads host_dst next
 }
 
-void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
-  if (bytes == 0 || dst == src) return;
-  cuda_detail::checks.require(dst != nullptr && src != nullptr, "copy", "null pointer for ", bytes,
-                              " bytes");
+void CudaBackend::do_copy(void* dst, const void* src, std::size_t bytes) {
   const auto d = reinterpret_cast<std::uintptr_t>(dst);
   const auto s = reinterpret_cast<std::uintptr_t>(src);
   const bool overlap = d < s + bytes && s < d + bytes;
@@ -298,9 +275,7 @@ void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
   release(tmp);
 }
 
-void CudaBackend::fill_zero(void* dst, std::size_t bytes) {
-  if (bytes == 0) return;
-  cuda_detail::checks.require(dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
+void CudaBackend::do_fill_zero(void* dst, std::size_t bytes) {
   STRATA_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_.get()));
 }
 
@@ -363,17 +338,14 @@ void dispatch_convert(DType dtype, Fn&& fn) {
       fn(__half{});
       return;
     default:
-      cuda_detail::checks.fail("convert", "dtype ", cuda_detail::dtype_name(dtype),
+      cuda_detail::checks.fail("convert", "dtype ", dtype_name(dtype),
                                " is not supported (convert handles f64, f32, bf16 and f16)");
   }
 }
 
 }  // namespace
 
-void CudaBackend::convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
-  cuda_detail::checks.require_sizes("convert", "n", {n});
-  cuda_detail::checks.require_ptr(src, n, "convert", "src");
-  cuda_detail::checks.require_ptr(dst, n, "convert", "dst");
+void CudaBackend::do_convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
   const auto floating = [](DType t) { return t != DType::kI32; };
   if (!floating(from)) dispatch_convert(from, [](auto) {});  // throws naming the dtype
   if (!floating(to)) dispatch_convert(to, [](auto) {});

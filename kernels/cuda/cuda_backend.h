@@ -97,89 +97,93 @@ class CudaBackend final : public Backend {
 
   void* allocate(std::size_t bytes) override;
   void release(void* ptr) noexcept override;
-  void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
-  void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
-  void copy(void* dst, const void* src, std::size_t bytes) override;
-  void fill_zero(void* dst, std::size_t bytes) override;
   // Device memory: MPI (not CUDA-aware here) must go through allocate_host's pinned blocks
   // (cudaMallocHost), which stay valid for copies on stream() until release_host.
   bool memory_is_host() const override { return false; }
   void* allocate_host(std::size_t bytes) override;
   void release_host(void* ptr) noexcept override;
-  void convert(DType from, const void* src, DType to, void* dst, std::int64_t n) override;
   void synchronize() override;
 
-  void gemm(DType dtype, const GemmArgs& args) override;
-  void permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
-               const int* perm, int rank) override;
-  void copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
-                const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
-                const std::int64_t* dst_offset, const std::int64_t* box, int rank) override;
+ private:
+  // Backend's public calls check their arguments (kernels/backend_checks.cc), then call these.
+  void do_copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
+  void do_copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
+  void do_copy(void* dst, const void* src, std::size_t bytes) override;
+  void do_fill_zero(void* dst, std::size_t bytes) override;
+  void do_convert(DType from, const void* src, DType to, void* dst, std::int64_t n) override;
+  void do_gemm(DType dtype, const GemmArgs& args) override;
+  void do_permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+                  const int* perm, int rank) override;
+  void do_copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                   const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                   const std::int64_t* dst_offset, const std::int64_t* box, int rank) override;
 
-  void add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) override;
-  void add_broadcast(DType dtype, const void* x, const void* row, void* out, std::int64_t outer,
-                     std::int64_t inner) override;
-  void reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+  void do_add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) override;
+  void do_add_broadcast(DType dtype, const void* x, const void* row, void* out, std::int64_t outer,
                         std::int64_t inner) override;
-  void gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) override;
-  void gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n) override;
-  void sum_squares(DType dtype, const void* x, std::int64_t n, double* out) override;
+  void do_reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                           std::int64_t inner) override;
+  void do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) override;
+  void do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
+                        std::int64_t n) override;
+  void do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) override;
 
-  void layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
-                         void* mean, void* rstd, std::int64_t rows, std::int64_t cols,
-                         double eps) override;
-  void layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
-                          const void* mean, const void* rstd, void* dx, void* dw, void* db,
-                          std::int64_t rows, std::int64_t cols) override;
-  void softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
-                       std::int64_t cols) override;
-  void softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
-                        std::int64_t cols) override;
-  void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
-                   std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
-                   bool backward) override;
+  void do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                            void* mean, void* rstd, std::int64_t rows, std::int64_t cols,
+                            double eps) override;
+  void do_layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                             const void* mean, const void* rstd, void* dx, void* dw, void* db,
+                             std::int64_t rows, std::int64_t cols) override;
+  void do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                          std::int64_t cols) override;
+  void do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
+                           std::int64_t cols) override;
+  void do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
+                      std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
+                      bool backward) override;
 
-  void embedding_forward(DType dtype, const std::int32_t* tokens, const void* table, void* out,
-                         std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim) override;
-  void embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout, void* dtable,
-                          std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim) override;
-  void split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
-                   std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                   std::int64_t head_dim) override;
-  void merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
-                   std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                   std::int64_t head_dim) override;
-  void embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
-                               void* out, std::int64_t n_tokens, std::int64_t vocab,
-                               std::int64_t dim, std::int64_t vocab_offset) override;
-  void embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
-                                void* dtable, std::int64_t n_tokens, std::int64_t vocab,
-                                std::int64_t dim, std::int64_t vocab_offset) override;
+  void do_embedding_forward(DType dtype, const std::int32_t* tokens, const void* table, void* out,
+                            std::int64_t n_tokens, std::int64_t vocab, std::int64_t dim) override;
+  void do_embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
+                             void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                             std::int64_t dim) override;
+  void do_split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                      std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                      std::int64_t head_dim) override;
+  void do_merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                      std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                      std::int64_t head_dim) override;
+  void do_embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
+                                  void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                  std::int64_t dim, std::int64_t vocab_offset) override;
+  void do_embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
+                                   void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                   std::int64_t dim, std::int64_t vocab_offset) override;
 
-  void cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
-                             void* loss, std::int64_t rows, std::int64_t vocab) override;
-  void cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
-                              const void* dloss, void* dlogits, std::int64_t rows,
-                              std::int64_t vocab) override;
-  void row_max(DType dtype, const void* x, void* out, std::int64_t rows,
-               std::int64_t cols) override;
-  void row_sum_exp(DType dtype, const void* x, const void* row_max, void* out, std::int64_t rows,
-                   std::int64_t cols) override;
-  void cross_entropy_forward_shard(DType dtype, const void* logits, const std::int32_t* targets,
-                                   const void* row_max, const void* row_sum, void* loss,
-                                   std::int64_t rows, std::int64_t cols, std::int64_t vocab_offset,
-                                   double scale) override;
-  void cross_entropy_backward_shard(DType dtype, const void* logits, const std::int32_t* targets,
-                                    const void* row_max, const void* row_sum, const void* dloss,
-                                    void* dlogits, std::int64_t rows, std::int64_t cols,
-                                    std::int64_t vocab_offset, double scale) override;
+  void do_cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
+                                void* loss, std::int64_t rows, std::int64_t vocab) override;
+  void do_cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
+                                 const void* dloss, void* dlogits, std::int64_t rows,
+                                 std::int64_t vocab) override;
+  void do_row_max(DType dtype, const void* x, void* out, std::int64_t rows,
+                  std::int64_t cols) override;
+  void do_row_sum_exp(DType dtype, const void* x, const void* row_max, void* out, std::int64_t rows,
+                      std::int64_t cols) override;
+  void do_cross_entropy_forward_shard(DType dtype, const void* logits, const std::int32_t* targets,
+                                      const void* row_max, const void* row_sum, void* loss,
+                                      std::int64_t rows, std::int64_t cols,
+                                      std::int64_t vocab_offset, double scale) override;
+  void do_cross_entropy_backward_shard(DType dtype, const void* logits, const std::int32_t* targets,
+                                       const void* row_max, const void* row_sum, const void* dloss,
+                                       void* dlogits, std::int64_t rows, std::int64_t cols,
+                                       std::int64_t vocab_offset, double scale) override;
 
-  void clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
-                           double* norm_scale) override;
-  void adamw_update(DType dtype, void* param, const void* grad, void* m, void* v, std::int64_t n,
-                    const AdamWArgs& args, const double* norm_scale) override;
-  void sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
-                  const SgdArgs& args, const double* norm_scale) override;
+  void do_clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
+                              double* norm_scale) override;
+  void do_adamw_update(DType dtype, void* param, const void* grad, void* m, void* v, std::int64_t n,
+                       const AdamWArgs& args, const double* norm_scale) override;
+  void do_sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
+                     const SgdArgs& args, const double* norm_scale) override;
 
  private:
   // Device scratch for the partial sums of two-stage reductions (kMaxPartials doubles); reused

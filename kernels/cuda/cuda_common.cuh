@@ -123,7 +123,6 @@ inline void launch_kernel(const LaunchCtx& ctx, const char* file, int line, cons
                                                 (grid), (block), __VA_ARGS__)
 
 // ------------------------------------------------------------------ argument checks
-const char* dtype_name(DType dtype);
 [[noreturn]] void throw_bad_dtype(const char* method, DType dtype);
 
 // Argument checks: CudaBackend::<method>: ... (kernels/arg_checks.h).

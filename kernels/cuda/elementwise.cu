@@ -111,12 +111,8 @@ __global__ void causal_mask_kernel(const T* x, T* y, std::int64_t n, std::int64_
 
 }  // namespace
 
-void CudaBackend::add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
+void CudaBackend::do_add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
   constexpr const char* kM = "add";
-  cuda_detail::checks.require_sizes(kM, "n", {n});
-  cuda_detail::checks.require_ptr(a, n, kM, "a");
-  cuda_detail::checks.require_ptr(b, n, kM, "b");
-  cuda_detail::checks.require_ptr(out, n, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
@@ -126,13 +122,9 @@ void CudaBackend::add(DType dtype, const void* a, const void* b, void* out, std:
   });
 }
 
-void CudaBackend::add_broadcast(DType dtype, const void* x, const void* row, void* out,
-                                std::int64_t outer, std::int64_t inner) {
+void CudaBackend::do_add_broadcast(DType dtype, const void* x, const void* row, void* out,
+                                   std::int64_t outer, std::int64_t inner) {
   constexpr const char* kM = "add_broadcast";
-  cuda_detail::checks.require_sizes(kM, "outer, inner", {outer, inner});
-  cuda_detail::checks.require_ptr(x, outer * inner, kM, "x");
-  cuda_detail::checks.require_ptr(row, outer > 0 ? inner : 0, kM, "row");
-  cuda_detail::checks.require_ptr(out, outer * inner, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (outer * inner == 0) return;
@@ -143,12 +135,9 @@ void CudaBackend::add_broadcast(DType dtype, const void* x, const void* row, voi
   });
 }
 
-void CudaBackend::reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
-                                   std::int64_t inner) {
+void CudaBackend::do_reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                                      std::int64_t inner) {
   constexpr const char* kM = "reduce_sum_outer";
-  cuda_detail::checks.require_sizes(kM, "outer, inner", {outer, inner});
-  cuda_detail::checks.require_ptr(x, outer * inner, kM, "x");
-  cuda_detail::checks.require_ptr(out, inner, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (inner == 0) return;  // outer == 0 still writes zeros
@@ -161,11 +150,8 @@ void CudaBackend::reduce_sum_outer(DType dtype, const void* x, void* out, std::i
   });
 }
 
-void CudaBackend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
+void CudaBackend::do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
   constexpr const char* kM = "gelu_forward";
-  cuda_detail::checks.require_sizes(kM, "n", {n});
-  cuda_detail::checks.require_ptr(x, n, kM, "x");
-  cuda_detail::checks.require_ptr(y, n, kM, "y");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
@@ -175,13 +161,9 @@ void CudaBackend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t
   });
 }
 
-void CudaBackend::gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
-                                std::int64_t n) {
+void CudaBackend::do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
+                                   std::int64_t n) {
   constexpr const char* kM = "gelu_backward";
-  cuda_detail::checks.require_sizes(kM, "n", {n});
-  cuda_detail::checks.require_ptr(x, n, kM, "x");
-  cuda_detail::checks.require_ptr(dy, n, kM, "dy");
-  cuda_detail::checks.require_ptr(dx, n, kM, "dx");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
@@ -191,11 +173,8 @@ void CudaBackend::gelu_backward(DType dtype, const void* x, const void* dy, void
   });
 }
 
-void CudaBackend::sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
+void CudaBackend::do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
   constexpr const char* kM = "sum_squares";
-  cuda_detail::checks.require_sizes(kM, "n", {n});
-  cuda_detail::checks.require_ptr(x, n, kM, "x");
-  cuda_detail::checks.require(out != nullptr, kM, "out is null (n = ", n, ")");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const cuda_detail::LaunchCtx c = ctx();
@@ -212,14 +191,11 @@ void CudaBackend::sum_squares(DType dtype, const void* x, std::int64_t n, double
   });
 }
 
-void CudaBackend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
-                              std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
-                              std::int64_t col_offset, bool backward) {
+void CudaBackend::do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
+                                 std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                                 std::int64_t col_offset, bool backward) {
   constexpr const char* kM = "causal_mask";
-  cuda_detail::checks.require_sizes(kM, "batch, rows, cols", {batch, rows, cols});
   const std::int64_t n = batch * rows * cols;
-  cuda_detail::checks.require_ptr(x, n, kM, "x");
-  cuda_detail::checks.require_ptr(y, n, kM, "y");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;

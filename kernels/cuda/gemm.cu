@@ -18,33 +18,6 @@ using cuda_detail::Compute;
 using cuda_detail::to_compute;
 using cuda_detail::to_storage;
 
-void check_gemm(const GemmArgs& g) {
-  constexpr const char* kM = "gemm";
-  cuda_detail::checks.require_sizes(kM, "m, n, k, batch", {g.m, g.n, g.k, g.batch});
-  cuda_detail::checks.require(g.stride_a >= 0 && g.stride_b >= 0 && g.stride_c >= 0, kM,
-                              "batch strides must be >= 0: (stride_a, stride_b, stride_c) = (",
-                              g.stride_a, ", ", g.stride_b, ", ", g.stride_c, ")");
-  const std::int64_t a_cols = g.trans_a ? g.m : g.k;
-  const std::int64_t b_cols = g.trans_b ? g.k : g.n;
-  cuda_detail::checks.require(g.lda >= a_cols, kM, "lda = ", g.lda, " < ", a_cols, " (m = ", g.m,
-                              ", k = ", g.k, ", trans_a = ", g.trans_a, ")");
-  cuda_detail::checks.require(g.ldb >= b_cols, kM, "ldb = ", g.ldb, " < ", b_cols, " (k = ", g.k,
-                              ", n = ", g.n, ", trans_b = ", g.trans_b, ")");
-  cuda_detail::checks.require(g.ldc >= g.n, kM, "ldc = ", g.ldc, " < n = ", g.n);
-  for (std::int64_t v : {g.m, g.n, g.k, g.lda, g.ldb, g.ldc}) {
-    cuda_detail::checks.require(v <= INT_MAX, kM, "dimension ", v, " exceeds int (m = ", g.m,
-                                ", n = ", g.n, ", k = ", g.k, ", lda/ldb/ldc = ", g.lda, "/", g.ldb,
-                                "/", g.ldc, ")");
-  }
-  cuda_detail::checks.require(g.batch <= INT_MAX, kM, "batch = ", g.batch, " exceeds int");
-  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
-  cuda_detail::checks.require(g.c != nullptr, kM, "c is null for m = ", g.m, ", n = ", g.n);
-  if (g.k > 0) {
-    cuda_detail::checks.require(g.a != nullptr, kM, "a is null for m = ", g.m, ", k = ", g.k);
-    cuda_detail::checks.require(g.b != nullptr, kM, "b is null for k = ", g.k, ", n = ", g.n);
-  }
-}
-
 // C_i = beta * C_i over `batch` matrices [m, n] (k == 0: nothing to multiply); beta == 0 writes
 // zeros without reading C, as BLAS does.
 template <class T>
@@ -82,8 +55,7 @@ struct CublasTypes<double> {
 
 }  // namespace
 
-void CudaBackend::gemm(DType dtype, const GemmArgs& args) {
-  check_gemm(args);
+void CudaBackend::do_gemm(DType dtype, const GemmArgs& args) {
   cuda_detail::dispatch_float(dtype, "gemm", [&](auto tag) {
     using T = decltype(tag);
     const GemmArgs& g = args;

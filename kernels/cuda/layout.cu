@@ -182,10 +182,9 @@ __global__ void heads_kernel(T* whole, PartPtrs parts, HeadsShape h) {
 
 }  // namespace
 
-void CudaBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
-                          const int* perm, int rank) {
-  const std::int64_t numel =
-      copy_prep::check_permute(cuda_detail::checks, in, out, in_shape, perm, rank);
+void CudaBackend::do_permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+                             const int* perm, int rank) {
+  const std::int64_t numel = copy_prep::elements(in_shape, rank);
   const std::size_t elem = dtype_size_bytes(dtype);  // any dtype: permute moves bits
   if (numel == 0) return;
 
@@ -199,12 +198,11 @@ void CudaBackend::permute(DType dtype, const void* in, void* out, const std::int
   });
 }
 
-void CudaBackend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
-                           const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
-                           const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
-  const std::int64_t box_numel =
-      copy_prep::check_copy_box(cuda_detail::checks, elem_bytes, src, src_shape, src_offset, dst,
-                                dst_shape, dst_offset, box, rank);
+void CudaBackend::do_copy_box(std::size_t elem_bytes, const void* src,
+                              const std::int64_t* src_shape, const std::int64_t* src_offset,
+                              void* dst, const std::int64_t* dst_shape,
+                              const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
+  const std::int64_t box_numel = copy_prep::elements(box, rank);
   if (box_numel == 0) return;
 
   // Box dims with their strides in both buffers, simplified as on the host.
@@ -222,14 +220,10 @@ void CudaBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
   });
 }
 
-void CudaBackend::embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
-                                    void* out, std::int64_t n_tokens, std::int64_t vocab,
-                                    std::int64_t dim) {
+void CudaBackend::do_embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
+                                       void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                       std::int64_t dim) {
   constexpr const char* kM = "embedding_forward";
-  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::checks.require_ptr(table, vocab * dim, kM, "table");
-  cuda_detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n_tokens == 0) return;
@@ -246,16 +240,11 @@ void CudaBackend::embedding_forward(DType dtype, const std::int32_t* tokens, con
   });
 }
 
-void CudaBackend::embedding_forward_shard(DType dtype, const std::int32_t* tokens,
-                                          const void* table, void* out, std::int64_t n_tokens,
-                                          std::int64_t vocab, std::int64_t dim,
-                                          std::int64_t vocab_offset) {
+void CudaBackend::do_embedding_forward_shard(DType dtype, const std::int32_t* tokens,
+                                             const void* table, void* out, std::int64_t n_tokens,
+                                             std::int64_t vocab, std::int64_t dim,
+                                             std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_forward_shard";
-  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                                    {n_tokens, vocab, dim, vocab_offset});
-  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::checks.require_ptr(table, vocab * dim, kM, "table");
-  cuda_detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (n_tokens * dim == 0) return;
@@ -314,27 +303,18 @@ void CudaBackend::embedding_backward_impl(const char* method, DType dtype,
   });
 }
 
-void CudaBackend::embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
-                                     void* dtable, std::int64_t n_tokens, std::int64_t vocab,
-                                     std::int64_t dim) {
+void CudaBackend::do_embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
+                                        void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                        std::int64_t dim) {
   constexpr const char* kM = "embedding_backward";
-  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
-  cuda_detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   embedding_backward_impl(kM, dtype, tokens, dout, dtable, n_tokens, vocab, dim, 0, true);
 }
 
-void CudaBackend::embedding_backward_shard(DType dtype, const std::int32_t* tokens,
-                                           const void* dout, void* dtable, std::int64_t n_tokens,
-                                           std::int64_t vocab, std::int64_t dim,
-                                           std::int64_t vocab_offset) {
+void CudaBackend::do_embedding_backward_shard(DType dtype, const std::int32_t* tokens,
+                                              const void* dout, void* dtable, std::int64_t n_tokens,
+                                              std::int64_t vocab, std::int64_t dim,
+                                              std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_backward_shard";
-  cuda_detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                                    {n_tokens, vocab, dim, vocab_offset});
-  cuda_detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  cuda_detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
-  cuda_detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   embedding_backward_impl(kM, dtype, tokens, dout, dtable, n_tokens, vocab, dim, vocab_offset,
                           false);
 }
@@ -362,21 +342,19 @@ void run_heads(const cuda_detail::LaunchCtx& c, const char* method, DType dtype,
 
 }  // namespace
 
-void CudaBackend::split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
-                              std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                              std::int64_t head_dim) {
+void CudaBackend::do_split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                                 std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                                 std::int64_t head_dim) {
   constexpr const char* kM = "split_heads";
-  copy_prep::check_heads(cuda_detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
   // x is only read (kSplit); the kernel's pointer type is shared with merge_heads.
   run_heads<true>(ctx(), kM, dtype, const_cast<void*>(x), const_cast<const void* const*>(outs),
                   batch, seq, parts, heads, head_dim);
 }
 
-void CudaBackend::merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
-                              std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                              std::int64_t head_dim) {
+void CudaBackend::do_merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                                 std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                                 std::int64_t head_dim) {
   constexpr const char* kM = "merge_heads";
-  copy_prep::check_heads(cuda_detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
   run_heads<false>(ctx(), kM, dtype, out, ins, batch, seq, parts, heads, head_dim);
 }
 

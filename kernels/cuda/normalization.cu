@@ -159,20 +159,10 @@ __global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, std::int
 
 }  // namespace
 
-void CudaBackend::layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
-                                    void* y, void* mean, void* rstd, std::int64_t rows,
-                                    std::int64_t cols, double eps) {
+void CudaBackend::do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
+                                       void* y, void* mean, void* rstd, std::int64_t rows,
+                                       std::int64_t cols, double eps) {
   constexpr const char* kM = "layernorm_forward";
-  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::checks.require(eps >= 0, kM, "eps = ", eps, " must be >= 0 (rows = ", rows,
-                              ", cols = ", cols, ")");
-  cuda_detail::checks.require(rows == 0 || cols > 0, kM, "cols = 0 with rows = ", rows);
-  cuda_detail::checks.require_ptr(x, rows * cols, kM, "x");
-  cuda_detail::checks.require_ptr(w, rows > 0 ? cols : 0, kM, "w");
-  cuda_detail::checks.require_ptr(b, rows > 0 ? cols : 0, kM, "b");
-  cuda_detail::checks.require_ptr(y, rows * cols, kM, "y");
-  cuda_detail::checks.require_ptr(mean, rows, kM, "mean");
-  cuda_detail::checks.require_ptr(rstd, rows, kM, "rstd");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (rows == 0) return;
@@ -184,19 +174,10 @@ void CudaBackend::layernorm_forward(DType dtype, const void* x, const void* w, c
   });
 }
 
-void CudaBackend::layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
-                                     const void* mean, const void* rstd, void* dx, void* dw,
-                                     void* db, std::int64_t rows, std::int64_t cols) {
+void CudaBackend::do_layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                                        const void* mean, const void* rstd, void* dx, void* dw,
+                                        void* db, std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "layernorm_backward";
-  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::checks.require_ptr(dy, rows * cols, kM, "dy");
-  cuda_detail::checks.require_ptr(x, rows * cols, kM, "x");
-  cuda_detail::checks.require_ptr(w, cols, kM, "w");
-  cuda_detail::checks.require_ptr(mean, rows, kM, "mean");
-  cuda_detail::checks.require_ptr(rstd, rows, kM, "rstd");
-  cuda_detail::checks.require_ptr(dx, rows * cols, kM, "dx");
-  cuda_detail::checks.require_ptr(dw, cols, kM, "dw");
-  cuda_detail::checks.require_ptr(db, cols, kM, "db");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (cols == 0) return;
@@ -218,12 +199,9 @@ void CudaBackend::layernorm_backward(DType dtype, const void* dy, const void* x,
   });
 }
 
-void CudaBackend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
-                                  std::int64_t cols) {
+void CudaBackend::do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                                     std::int64_t cols) {
   constexpr const char* kM = "softmax_forward";
-  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::checks.require_ptr(x, rows * cols, kM, "x");
-  cuda_detail::checks.require_ptr(y, rows * cols, kM, "y");
   if (cols == 0) return;
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
@@ -235,13 +213,9 @@ void CudaBackend::softmax_forward(DType dtype, const void* x, void* y, std::int6
   });
 }
 
-void CudaBackend::softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
-                                   std::int64_t rows, std::int64_t cols) {
+void CudaBackend::do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
+                                      std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "softmax_backward";
-  cuda_detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  cuda_detail::checks.require_ptr(y, rows * cols, kM, "y");
-  cuda_detail::checks.require_ptr(dy, rows * cols, kM, "dy");
-  cuda_detail::checks.require_ptr(dx, rows * cols, kM, "dx");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     if (rows * cols == 0) return;

@@ -85,17 +85,8 @@ __global__ void sgd_kernel(T* param, const T* grad, T* buf, std::int64_t n, Comp
 
 }  // namespace
 
-void CudaBackend::clip_by_global_norm(const double* const* sumsq, std::int64_t count,
-                                      double max_norm, double* norm_scale) {
-  constexpr const char* kM = "clip_by_global_norm";
-  cuda_detail::checks.require_sizes(kM, "count", {count});
-  cuda_detail::checks.require_ptr(sumsq, count, kM, "sumsq");
-  cuda_detail::checks.require(norm_scale != nullptr, kM, "norm_scale is null (count = ", count,
-                              ")");
-  for (std::int64_t i = 0; i < count; ++i) {
-    cuda_detail::checks.require(sumsq[i] != nullptr, kM, "sumsq[", i, "] is null (count = ", count,
-                                ")");
-  }
+void CudaBackend::do_clip_by_global_norm(const double* const* sumsq, std::int64_t count,
+                                         double max_norm, double* norm_scale) {
   const cuda_detail::LaunchCtx c = ctx();
   std::int64_t done = 0;
   do {
@@ -109,17 +100,9 @@ void CudaBackend::clip_by_global_norm(const double* const* sumsq, std::int64_t c
   } while (done < count);
 }
 
-void CudaBackend::adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
-                               std::int64_t n, const AdamWArgs& args, const double* norm_scale) {
+void CudaBackend::do_adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
+                                  std::int64_t n, const AdamWArgs& args, const double* norm_scale) {
   constexpr const char* kM = "adamw_update";
-  cuda_detail::checks.require_sizes(kM, "n", {n});
-  cuda_detail::checks.require(args.step >= 1, kM, "step = ", args.step, " must be >= 1 (n = ", n,
-                              ")");
-  cuda_detail::checks.require_ptr(param, n, kM, "param");
-  cuda_detail::checks.require_ptr(grad, n, kM, "grad");
-  cuda_detail::checks.require_ptr(m, n, kM, "m");
-  cuda_detail::checks.require_ptr(v, n, kM, "v");
-  cuda_detail::checks.require(norm_scale != nullptr, kM, "norm_scale is null (n = ", n, ")");
   const double t = static_cast<double>(args.step);
   const double bc1 = 1.0 - std::pow(args.beta1, t);
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(args.beta2, t));
@@ -143,16 +126,9 @@ void CudaBackend::adamw_update(DType dtype, void* param, const void* grad, void*
   });
 }
 
-void CudaBackend::sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
-                             const SgdArgs& args, const double* norm_scale) {
+void CudaBackend::do_sgd_update(DType dtype, void* param, const void* grad, void* buf,
+                                std::int64_t n, const SgdArgs& args, const double* norm_scale) {
   constexpr const char* kM = "sgd_update";
-  cuda_detail::checks.require_sizes(kM, "n", {n});
-  cuda_detail::checks.require(args.step >= 1, kM, "step = ", args.step, " must be >= 1 (n = ", n,
-                              ")");
-  cuda_detail::checks.require_ptr(param, n, kM, "param");
-  cuda_detail::checks.require_ptr(grad, n, kM, "grad");
-  cuda_detail::checks.require_ptr(buf, args.momentum != 0 ? n : 0, kM, "buf");
-  cuda_detail::checks.require(norm_scale != nullptr, kM, "norm_scale is null (n = ", n, ")");
   cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     using C = Compute<T>;

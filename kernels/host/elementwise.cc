@@ -66,11 +66,7 @@ constexpr std::int64_t kReduceChunk = 4096;
 
 }  // namespace
 
-void HostBackend::add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
-  detail::checks.require_sizes("add", "n", {n});
-  detail::checks.require_ptr(a, n, "add", "a");
-  detail::checks.require_ptr(b, n, "add", "b");
-  detail::checks.require_ptr(out, n, "add", "out");
+void HostBackend::do_add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
   detail::dispatch_float(dtype, "add", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = static_cast<const T*>(a);
@@ -81,12 +77,8 @@ void HostBackend::add(DType dtype, const void* a, const void* b, void* out, std:
   });
 }
 
-void HostBackend::add_broadcast(DType dtype, const void* x, const void* row, void* out,
-                                std::int64_t outer, std::int64_t inner) {
-  detail::checks.require_sizes("add_broadcast", "outer, inner", {outer, inner});
-  detail::checks.require_ptr(x, outer * inner, "add_broadcast", "x");
-  detail::checks.require_ptr(row, outer > 0 ? inner : 0, "add_broadcast", "row");
-  detail::checks.require_ptr(out, outer * inner, "add_broadcast", "out");
+void HostBackend::do_add_broadcast(DType dtype, const void* x, const void* row, void* out,
+                                   std::int64_t outer, std::int64_t inner) {
   detail::dispatch_float(dtype, "add_broadcast", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -101,11 +93,8 @@ void HostBackend::add_broadcast(DType dtype, const void* x, const void* row, voi
   });
 }
 
-void HostBackend::reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
-                                   std::int64_t inner) {
-  detail::checks.require_sizes("reduce_sum_outer", "outer, inner", {outer, inner});
-  detail::checks.require_ptr(x, outer * inner, "reduce_sum_outer", "x");
-  detail::checks.require_ptr(out, inner, "reduce_sum_outer", "out");
+void HostBackend::do_reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                                      std::int64_t inner) {
   detail::dispatch_float(dtype, "reduce_sum_outer", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -128,10 +117,7 @@ void HostBackend::reduce_sum_outer(DType dtype, const void* x, void* out, std::i
   });
 }
 
-void HostBackend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
-  detail::checks.require_sizes("gelu_forward", "n", {n});
-  detail::checks.require_ptr(x, n, "gelu_forward", "x");
-  detail::checks.require_ptr(y, n, "gelu_forward", "y");
+void HostBackend::do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
   detail::dispatch_float(dtype, "gelu_forward", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -145,12 +131,8 @@ void HostBackend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t
   });
 }
 
-void HostBackend::gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
-                                std::int64_t n) {
-  detail::checks.require_sizes("gelu_backward", "n", {n});
-  detail::checks.require_ptr(x, n, "gelu_backward", "x");
-  detail::checks.require_ptr(dy, n, "gelu_backward", "dy");
-  detail::checks.require_ptr(dx, n, "gelu_backward", "dx");
+void HostBackend::do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
+                                   std::int64_t n) {
   detail::dispatch_float(dtype, "gelu_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -165,10 +147,7 @@ void HostBackend::gelu_backward(DType dtype, const void* x, const void* dy, void
   });
 }
 
-void HostBackend::sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
-  detail::checks.require_sizes("sum_squares", "n", {n});
-  detail::checks.require_ptr(x, n, "sum_squares", "x");
-  detail::checks.require(out != nullptr, "sum_squares", "out is null (n = ", n, ")");
+void HostBackend::do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
   detail::dispatch_float(dtype, "sum_squares", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -189,13 +168,9 @@ void HostBackend::sum_squares(DType dtype, const void* x, std::int64_t n, double
   });
 }
 
-void HostBackend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
-                              std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
-                              std::int64_t col_offset, bool backward) {
-  detail::checks.require_sizes("causal_mask", "batch, rows, cols", {batch, rows, cols});
-  const std::int64_t n = batch * rows * cols;
-  detail::checks.require_ptr(x, n, "causal_mask", "x");
-  detail::checks.require_ptr(y, n, "causal_mask", "y");
+void HostBackend::do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
+                                 std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                                 std::int64_t col_offset, bool backward) {
   detail::dispatch_float(dtype, "causal_mask", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);

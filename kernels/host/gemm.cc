@@ -27,33 +27,6 @@ void gemm_call(double, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int
               static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), ldc);
 }
 
-void check_gemm(const GemmArgs& g) {
-  constexpr const char* kM = "gemm";
-  detail::checks.require_sizes(kM, "m, n, k, batch", {g.m, g.n, g.k, g.batch});
-  detail::checks.require(g.stride_a >= 0 && g.stride_b >= 0 && g.stride_c >= 0, kM,
-                         "batch strides must be >= 0: (stride_a, stride_b, stride_c) = (",
-                         g.stride_a, ", ", g.stride_b, ", ", g.stride_c, ")");
-  // Columns of the stored matrices: A is [m, k] or, transposed, [k, m]; likewise B.
-  const std::int64_t a_cols = g.trans_a ? g.m : g.k;
-  const std::int64_t b_cols = g.trans_b ? g.k : g.n;
-  detail::checks.require(g.lda >= a_cols, kM, "lda = ", g.lda, " < ", a_cols, " (m = ", g.m,
-                         ", k = ", g.k, ", trans_a = ", g.trans_a, ")");
-  detail::checks.require(g.ldb >= b_cols, kM, "ldb = ", g.ldb, " < ", b_cols, " (k = ", g.k,
-                         ", n = ", g.n, ", trans_b = ", g.trans_b, ")");
-  detail::checks.require(g.ldc >= g.n, kM, "ldc = ", g.ldc, " < n = ", g.n);
-  for (std::int64_t v : {g.m, g.n, g.k, g.lda, g.ldb, g.ldc}) {
-    detail::checks.require(v <= INT_MAX, kM, "dimension ", v,
-                           " exceeds the 32-bit BLAS integer (m = ", g.m, ", n = ", g.n,
-                           ", k = ", g.k, ", lda/ldb/ldc = ", g.lda, "/", g.ldb, "/", g.ldc, ")");
-  }
-  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
-  detail::checks.require(g.c != nullptr, kM, "c is null for m = ", g.m, ", n = ", g.n);
-  if (g.k > 0) {
-    detail::checks.require(g.a != nullptr, kM, "a is null for m = ", g.m, ", k = ", g.k);
-    detail::checks.require(g.b != nullptr, kM, "b is null for k = ", g.k, ", n = ", g.n);
-  }
-}
-
 template <class T>
 void gemm_impl(const GemmArgs& g) {
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
@@ -75,8 +48,7 @@ void gemm_impl(const GemmArgs& g) {
 
 }  // namespace
 
-void HostBackend::gemm(DType dtype, const GemmArgs& args) {
-  check_gemm(args);
+void HostBackend::do_gemm(DType dtype, const GemmArgs& args) {
   detail::dispatch_float(dtype, "gemm", [&](auto t) { gemm_impl<decltype(t)>(args); });
 }
 

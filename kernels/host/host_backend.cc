@@ -13,22 +13,6 @@
 namespace strata::kernels {
 namespace detail {
 
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::kF64:
-      return "f64";
-    case DType::kF32:
-      return "f32";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kF16:
-      return "f16";
-    case DType::kI32:
-      return "i32";
-  }
-  return "unknown";
-}
-
 void throw_bad_dtype(const char* method, DType dtype) {
   checks.fail(method, "dtype ", dtype_name(dtype), " is not supported (host supports f32 and f64)");
 }
@@ -39,7 +23,7 @@ namespace {
 constexpr std::size_t kAlignBytes = 64;
 }  // namespace
 
-HostBackend::HostBackend() {
+HostBackend::HostBackend() : Backend("HostBackend") {
   if (!Kokkos::is_initialized()) {
     throw std::runtime_error(
         "HostBackend: Kokkos is not initialised (hold a Kokkos::ScopeGuard in main first)");
@@ -59,26 +43,20 @@ void* HostBackend::allocate(std::size_t bytes) {
 
 void HostBackend::release(void* ptr) noexcept { std::free(ptr); }
 
-void HostBackend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
-  copy(dst, host_src, bytes);
+void HostBackend::do_copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
+  do_copy(dst, host_src, bytes);
 }
 
-void HostBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
-  copy(host_dst, src, bytes);
+void HostBackend::do_copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
+  do_copy(host_dst, src, bytes);
 }
 
-void HostBackend::copy(void* dst, const void* src, std::size_t bytes) {
-  if (bytes == 0) return;
-  detail::checks.require(dst != nullptr && src != nullptr, "copy", "null pointer for ", bytes,
-                         " bytes");
+void HostBackend::do_copy(void* dst, const void* src, std::size_t bytes) {
+  if (bytes == 0) return;  // copy_from_host / copy_to_host of nothing may pass null pointers
   std::memmove(dst, src, bytes);
 }
 
-void HostBackend::fill_zero(void* dst, std::size_t bytes) {
-  if (bytes == 0) return;
-  detail::checks.require(dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
-  std::memset(dst, 0, bytes);
-}
+void HostBackend::do_fill_zero(void* dst, std::size_t bytes) { std::memset(dst, 0, bytes); }
 
 namespace {
 template <class From, class To>
@@ -90,10 +68,7 @@ void convert_impl(const void* src, void* dst, std::int64_t n) {
 }
 }  // namespace
 
-void HostBackend::convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
-  detail::checks.require_sizes("convert", "n", {n});
-  detail::checks.require_ptr(src, n, "convert", "src");
-  detail::checks.require_ptr(dst, n, "convert", "dst");
+void HostBackend::do_convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
   if (n == 0) return;
   const bool from_ok = from == DType::kF32 || from == DType::kF64;
   const bool to_ok = to == DType::kF32 || to == DType::kF64;

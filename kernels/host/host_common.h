@@ -25,8 +25,6 @@ inline HostRange host_range(std::int64_t n) { return HostRange(0, n); }
 // each item owns a block of kColBlock columns (no races), and the inner loop stays contiguous.
 constexpr std::int64_t kColBlock = 256;
 
-const char* dtype_name(DType dtype);
-
 [[noreturn]] void throw_bad_dtype(const char* method, DType dtype);
 
 // Argument checks: HostBackend::<method>: ... (kernels/arg_checks.h).

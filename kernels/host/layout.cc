@@ -108,11 +108,10 @@ void copy_runs(const char* src, char* dst, const copy_prep::CopyWalk& w, std::in
 
 }  // namespace
 
-void HostBackend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
-                          const int* perm, int rank) {
+void HostBackend::do_permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+                             const int* perm, int rank) {
   constexpr const char* kM = "permute";
-  const std::int64_t numel =
-      copy_prep::check_permute(detail::checks, in, out, in_shape, perm, rank);
+  const std::int64_t numel = copy_prep::elements(in_shape, rank);
   if (numel == 0) return;
 
   // Output dims with their input strides (copy_prep.h CopyWalk); each task copies one run of
@@ -148,12 +147,11 @@ void HostBackend::permute(DType dtype, const void* in, void* out, const std::int
   });
 }
 
-void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
-                           const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
-                           const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
-  const std::int64_t box_numel =
-      copy_prep::check_copy_box(detail::checks, elem_bytes, src, src_shape, src_offset, dst,
-                                dst_shape, dst_offset, box, rank);
+void HostBackend::do_copy_box(std::size_t elem_bytes, const void* src,
+                              const std::int64_t* src_shape, const std::int64_t* src_offset,
+                              void* dst, const std::int64_t* dst_shape,
+                              const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
+  const std::int64_t box_numel = copy_prep::elements(box, rank);
   if (box_numel == 0) return;
 
   // Box dims with their strides in both buffers (copy_prep.h CopyWalk): a box of whole rows
@@ -179,14 +177,10 @@ void HostBackend::copy_box(std::size_t elem_bytes, const void* src, const std::i
   }
 }
 
-void HostBackend::embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
-                                    void* out, std::int64_t n_tokens, std::int64_t vocab,
-                                    std::int64_t dim) {
+void HostBackend::do_embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
+                                       void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                       std::int64_t dim) {
   constexpr const char* kM = "embedding_forward";
-  detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::checks.require_ptr(table, vocab * dim, kM, "table");
-  detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     check_tokens(kM, tokens, n_tokens, vocab);
@@ -195,14 +189,10 @@ void HostBackend::embedding_forward(DType dtype, const std::int32_t* tokens, con
   });
 }
 
-void HostBackend::embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
-                                     void* dtable, std::int64_t n_tokens, std::int64_t vocab,
-                                     std::int64_t dim) {
+void HostBackend::do_embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
+                                        void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                        std::int64_t dim) {
   constexpr const char* kM = "embedding_backward";
-  detail::checks.require_sizes(kM, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
-  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
-  detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     check_tokens(kM, tokens, n_tokens, vocab);
@@ -211,16 +201,11 @@ void HostBackend::embedding_backward(DType dtype, const std::int32_t* tokens, co
   });
 }
 
-void HostBackend::embedding_forward_shard(DType dtype, const std::int32_t* tokens,
-                                          const void* table, void* out, std::int64_t n_tokens,
-                                          std::int64_t vocab, std::int64_t dim,
-                                          std::int64_t vocab_offset) {
+void HostBackend::do_embedding_forward_shard(DType dtype, const std::int32_t* tokens,
+                                             const void* table, void* out, std::int64_t n_tokens,
+                                             std::int64_t vocab, std::int64_t dim,
+                                             std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_forward_shard";
-  detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                               {n_tokens, vocab, dim, vocab_offset});
-  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::checks.require_ptr(table, vocab * dim, kM, "table");
-  detail::checks.require_ptr(out, n_tokens * dim, kM, "out");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     embedding_rows(kM, tokens, static_cast<const T*>(table), static_cast<T*>(out), n_tokens, vocab,
@@ -228,16 +213,11 @@ void HostBackend::embedding_forward_shard(DType dtype, const std::int32_t* token
   });
 }
 
-void HostBackend::embedding_backward_shard(DType dtype, const std::int32_t* tokens,
-                                           const void* dout, void* dtable, std::int64_t n_tokens,
-                                           std::int64_t vocab, std::int64_t dim,
-                                           std::int64_t vocab_offset) {
+void HostBackend::do_embedding_backward_shard(DType dtype, const std::int32_t* tokens,
+                                              const void* dout, void* dtable, std::int64_t n_tokens,
+                                              std::int64_t vocab, std::int64_t dim,
+                                              std::int64_t vocab_offset) {
   constexpr const char* kM = "embedding_backward_shard";
-  detail::checks.require_sizes(kM, "n_tokens, vocab, dim, vocab_offset",
-                               {n_tokens, vocab, dim, vocab_offset});
-  detail::checks.require_ptr(tokens, n_tokens, kM, "tokens");
-  detail::checks.require_ptr(dout, n_tokens * dim, kM, "dout");
-  detail::checks.require_ptr(dtable, vocab * dim, kM, "dtable");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     embedding_grad_rows(kM, tokens, static_cast<const T*>(dout), static_cast<T*>(dtable), n_tokens,
@@ -245,11 +225,10 @@ void HostBackend::embedding_backward_shard(DType dtype, const std::int32_t* toke
   });
 }
 
-void HostBackend::split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
-                              std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                              std::int64_t head_dim) {
+void HostBackend::do_split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                                 std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                                 std::int64_t head_dim) {
   constexpr const char* kM = "split_heads";
-  copy_prep::check_heads(detail::checks, kM, x, outs, batch, seq, parts, heads, head_dim);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -272,11 +251,10 @@ void HostBackend::split_heads(DType dtype, const void* x, void* const* outs, std
   });
 }
 
-void HostBackend::merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
-                              std::int64_t seq, std::int64_t parts, std::int64_t heads,
-                              std::int64_t head_dim) {
+void HostBackend::do_merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                                 std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                                 std::int64_t head_dim) {
   constexpr const char* kM = "merge_heads";
-  copy_prep::check_heads(detail::checks, kM, out, ins, batch, seq, parts, heads, head_dim);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     T* pout = static_cast<T*>(out);

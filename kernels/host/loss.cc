@@ -23,12 +23,9 @@ namespace {
 
 using detail::host_range;
 
-void check_ce(const char* method, const void* logits, const std::int32_t* targets,
-              std::int64_t rows, std::int64_t vocab) {
-  detail::checks.require_sizes(method, "rows, vocab", {rows, vocab});
-  detail::checks.require(rows == 0 || vocab > 0, method, "vocab = 0 with rows = ", rows);
-  detail::checks.require_ptr(logits, rows * vocab, method, "logits");
-  detail::checks.require_ptr(targets, rows, method, "targets");
+// The unsharded calls' targets must lie in [0, vocab) (checked before any computing).
+void check_targets(const char* method, const std::int32_t* targets, std::int64_t rows,
+                   std::int64_t vocab) {
   for (std::int64_t r = 0; r < rows; ++r) {
     if (targets[r] < 0 || targets[r] >= vocab) {
       throw std::out_of_range(std::string("HostBackend::") + method + ": target " +
@@ -36,17 +33,6 @@ void check_ce(const char* method, const void* logits, const std::int32_t* target
                               " is outside [0, vocab = " + std::to_string(vocab) + ")");
     }
   }
-}
-
-// Shared checks of the vocab-parallel calls (targets are not checked: see the file head).
-void check_ce_shard(const char* method, const void* logits, const std::int32_t* targets,
-                    const void* row_max, const void* row_sum, std::int64_t rows, std::int64_t cols,
-                    std::int64_t vocab_offset) {
-  detail::checks.require_sizes(method, "rows, cols, vocab_offset", {rows, cols, vocab_offset});
-  detail::checks.require_ptr(logits, rows * cols, method, "logits");
-  detail::checks.require_ptr(targets, rows, method, "targets");
-  detail::checks.require_ptr(row_max, rows, method, "row_max");
-  detail::checks.require_ptr(row_sum, rows, method, "row_sum");
 }
 
 // sum_j exp(x_j - mx) of one row, in double. The exponentials go through a small stack buffer
@@ -81,13 +67,11 @@ inline void finish_ce_grad_row(T* dxr, std::int64_t cols, double s, double k, st
 
 }  // namespace
 
-void HostBackend::cross_entropy_forward(DType dtype, const void* logits,
-                                        const std::int32_t* targets, void* loss, std::int64_t rows,
-                                        std::int64_t vocab) {
+void HostBackend::do_cross_entropy_forward(DType dtype, const void* logits,
+                                           const std::int32_t* targets, void* loss,
+                                           std::int64_t rows, std::int64_t vocab) {
   constexpr const char* kM = "cross_entropy_forward";
-  check_ce(kM, logits, targets, rows, vocab);
-  detail::checks.require(loss != nullptr, kM, "loss is null (rows = ", rows, ", vocab = ", vocab,
-                         ")");
+  check_targets(kM, targets, rows, vocab);
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(logits);
@@ -104,13 +88,11 @@ void HostBackend::cross_entropy_forward(DType dtype, const void* logits,
   });
 }
 
-void HostBackend::cross_entropy_backward(DType dtype, const void* logits,
-                                         const std::int32_t* targets, const void* dloss,
-                                         void* dlogits, std::int64_t rows, std::int64_t vocab) {
+void HostBackend::do_cross_entropy_backward(DType dtype, const void* logits,
+                                            const std::int32_t* targets, const void* dloss,
+                                            void* dlogits, std::int64_t rows, std::int64_t vocab) {
   constexpr const char* kM = "cross_entropy_backward";
-  check_ce(kM, logits, targets, rows, vocab);
-  detail::checks.require_ptr(dloss, 1, kM, "dloss");
-  detail::checks.require_ptr(dlogits, rows * vocab, kM, "dlogits");
+  check_targets(kM, targets, rows, vocab);
   if (rows == 0) return;
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
@@ -131,12 +113,9 @@ void HostBackend::cross_entropy_backward(DType dtype, const void* logits,
   });
 }
 
-void HostBackend::row_max(DType dtype, const void* x, void* out, std::int64_t rows,
-                          std::int64_t cols) {
+void HostBackend::do_row_max(DType dtype, const void* x, void* out, std::int64_t rows,
+                             std::int64_t cols) {
   constexpr const char* kM = "row_max";
-  detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  detail::checks.require_ptr(x, rows * cols, kM, "x");
-  detail::checks.require_ptr(out, rows, kM, "out");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -150,13 +129,9 @@ void HostBackend::row_max(DType dtype, const void* x, void* out, std::int64_t ro
   });
 }
 
-void HostBackend::row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
-                              std::int64_t rows, std::int64_t cols) {
+void HostBackend::do_row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
+                                 std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "row_sum_exp";
-  detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  detail::checks.require_ptr(x, rows * cols, kM, "x");
-  detail::checks.require_ptr(row_max, rows, kM, "row_max");
-  detail::checks.require_ptr(out, rows, kM, "out");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -169,15 +144,12 @@ void HostBackend::row_sum_exp(DType dtype, const void* x, const void* row_max, v
   });
 }
 
-void HostBackend::cross_entropy_forward_shard(DType dtype, const void* logits,
-                                              const std::int32_t* targets, const void* row_max,
-                                              const void* row_sum, void* loss, std::int64_t rows,
-                                              std::int64_t cols, std::int64_t vocab_offset,
-                                              double scale) {
+void HostBackend::do_cross_entropy_forward_shard(DType dtype, const void* logits,
+                                                 const std::int32_t* targets, const void* row_max,
+                                                 const void* row_sum, void* loss, std::int64_t rows,
+                                                 std::int64_t cols, std::int64_t vocab_offset,
+                                                 double scale) {
   constexpr const char* kM = "cross_entropy_forward_shard";
-  check_ce_shard(kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
-  detail::checks.require(loss != nullptr, kM, "loss is null (rows = ", rows, ", cols = ", cols,
-                         ")");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(logits);
@@ -197,15 +169,13 @@ void HostBackend::cross_entropy_forward_shard(DType dtype, const void* logits,
   });
 }
 
-void HostBackend::cross_entropy_backward_shard(DType dtype, const void* logits,
-                                               const std::int32_t* targets, const void* row_max,
-                                               const void* row_sum, const void* dloss,
-                                               void* dlogits, std::int64_t rows, std::int64_t cols,
-                                               std::int64_t vocab_offset, double scale) {
+void HostBackend::do_cross_entropy_backward_shard(DType dtype, const void* logits,
+                                                  const std::int32_t* targets, const void* row_max,
+                                                  const void* row_sum, const void* dloss,
+                                                  void* dlogits, std::int64_t rows,
+                                                  std::int64_t cols, std::int64_t vocab_offset,
+                                                  double scale) {
   constexpr const char* kM = "cross_entropy_backward_shard";
-  check_ce_shard(kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
-  detail::checks.require_ptr(dloss, 1, kM, "dloss");
-  detail::checks.require_ptr(dlogits, rows * cols, kM, "dlogits");
   if (rows == 0 || cols == 0) return;
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);

@@ -20,20 +20,10 @@ using detail::host_range;
 
 }  // namespace
 
-void HostBackend::layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
-                                    void* y, void* mean, void* rstd, std::int64_t rows,
-                                    std::int64_t cols, double eps) {
+void HostBackend::do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
+                                       void* y, void* mean, void* rstd, std::int64_t rows,
+                                       std::int64_t cols, double eps) {
   constexpr const char* kM = "layernorm_forward";
-  detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  detail::checks.require(eps >= 0, kM, "eps = ", eps, " must be >= 0 (rows = ", rows,
-                         ", cols = ", cols, ")");
-  detail::checks.require(rows == 0 || cols > 0, kM, "cols = 0 with rows = ", rows);
-  detail::checks.require_ptr(x, rows * cols, kM, "x");
-  detail::checks.require_ptr(w, rows > 0 ? cols : 0, kM, "w");
-  detail::checks.require_ptr(b, rows > 0 ? cols : 0, kM, "b");
-  detail::checks.require_ptr(y, rows * cols, kM, "y");
-  detail::checks.require_ptr(mean, rows, kM, "mean");
-  detail::checks.require_ptr(rstd, rows, kM, "rstd");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
@@ -66,19 +56,10 @@ void HostBackend::layernorm_forward(DType dtype, const void* x, const void* w, c
   });
 }
 
-void HostBackend::layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
-                                     const void* mean, const void* rstd, void* dx, void* dw,
-                                     void* db, std::int64_t rows, std::int64_t cols) {
+void HostBackend::do_layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                                        const void* mean, const void* rstd, void* dx, void* dw,
+                                        void* db, std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "layernorm_backward";
-  detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  detail::checks.require_ptr(dy, rows * cols, kM, "dy");
-  detail::checks.require_ptr(x, rows * cols, kM, "x");
-  detail::checks.require_ptr(w, cols, kM, "w");
-  detail::checks.require_ptr(mean, rows, kM, "mean");
-  detail::checks.require_ptr(rstd, rows, kM, "rstd");
-  detail::checks.require_ptr(dx, rows * cols, kM, "dx");
-  detail::checks.require_ptr(dw, cols, kM, "dw");
-  detail::checks.require_ptr(db, cols, kM, "db");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* pdy = static_cast<const T*>(dy);
@@ -139,12 +120,9 @@ void HostBackend::layernorm_backward(DType dtype, const void* dy, const void* x,
   });
 }
 
-void HostBackend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
-                                  std::int64_t cols) {
+void HostBackend::do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                                     std::int64_t cols) {
   constexpr const char* kM = "softmax_forward";
-  detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  detail::checks.require_ptr(x, rows * cols, kM, "x");
-  detail::checks.require_ptr(y, rows * cols, kM, "y");
   if (cols == 0) return;
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
@@ -170,13 +148,9 @@ void HostBackend::softmax_forward(DType dtype, const void* x, void* y, std::int6
   });
 }
 
-void HostBackend::softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
-                                   std::int64_t rows, std::int64_t cols) {
+void HostBackend::do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
+                                      std::int64_t rows, std::int64_t cols) {
   constexpr const char* kM = "softmax_backward";
-  detail::checks.require_sizes(kM, "rows, cols", {rows, cols});
-  detail::checks.require_ptr(y, rows * cols, kM, "y");
-  detail::checks.require_ptr(dy, rows * cols, kM, "dy");
-  detail::checks.require_ptr(dx, rows * cols, kM, "dx");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     const T* py = static_cast<const T*>(y);

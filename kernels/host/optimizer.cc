@@ -15,32 +15,18 @@ namespace strata::kernels {
 
 using detail::host_range;
 
-void HostBackend::clip_by_global_norm(const double* const* sumsq, std::int64_t count,
-                                      double max_norm, double* norm_scale) {
-  constexpr const char* kM = "clip_by_global_norm";
-  detail::checks.require_sizes(kM, "count", {count});
-  detail::checks.require_ptr(sumsq, count, kM, "sumsq");
-  detail::checks.require(norm_scale != nullptr, kM, "norm_scale is null (count = ", count, ")");
+void HostBackend::do_clip_by_global_norm(const double* const* sumsq, std::int64_t count,
+                                         double max_norm, double* norm_scale) {
   double total = 0;
-  for (std::int64_t i = 0; i < count; ++i) {
-    detail::checks.require(sumsq[i] != nullptr, kM, "sumsq[", i, "] is null (count = ", count, ")");
-    total += *sumsq[i];
-  }
+  for (std::int64_t i = 0; i < count; ++i) total += *sumsq[i];
   const double norm = std::sqrt(total);
   norm_scale[0] = norm;
   norm_scale[1] = max_norm > 0 ? std::min(1.0, max_norm / (norm + 1e-6)) : 1.0;
 }
 
-void HostBackend::adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
-                               std::int64_t n, const AdamWArgs& args, const double* norm_scale) {
+void HostBackend::do_adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
+                                  std::int64_t n, const AdamWArgs& args, const double* norm_scale) {
   constexpr const char* kM = "adamw_update";
-  detail::checks.require_sizes(kM, "n", {n});
-  detail::checks.require(args.step >= 1, kM, "step = ", args.step, " must be >= 1 (n = ", n, ")");
-  detail::checks.require_ptr(param, n, kM, "param");
-  detail::checks.require_ptr(grad, n, kM, "grad");
-  detail::checks.require_ptr(m, n, kM, "m");
-  detail::checks.require_ptr(v, n, kM, "v");
-  detail::checks.require(norm_scale != nullptr, kM, "norm_scale is null (n = ", n, ")");
   const double t = static_cast<double>(args.step);
   const double bc1 = 1.0 - std::pow(args.beta1, t);
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(args.beta2, t));
@@ -72,15 +58,9 @@ void HostBackend::adamw_update(DType dtype, void* param, const void* grad, void*
   });
 }
 
-void HostBackend::sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
-                             const SgdArgs& args, const double* norm_scale) {
+void HostBackend::do_sgd_update(DType dtype, void* param, const void* grad, void* buf,
+                                std::int64_t n, const SgdArgs& args, const double* norm_scale) {
   constexpr const char* kM = "sgd_update";
-  detail::checks.require_sizes(kM, "n", {n});
-  detail::checks.require(args.step >= 1, kM, "step = ", args.step, " must be >= 1 (n = ", n, ")");
-  detail::checks.require_ptr(param, n, kM, "param");
-  detail::checks.require_ptr(grad, n, kM, "grad");
-  detail::checks.require_ptr(buf, args.momentum != 0 ? n : 0, kM, "buf");
-  detail::checks.require(norm_scale != nullptr, kM, "norm_scale is null (n = ", n, ")");
   detail::dispatch_float(dtype, kM, [&](auto tag) {
     using T = decltype(tag);
     T* pp = static_cast<T*>(param);

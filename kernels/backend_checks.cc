@@ -1,0 +1,412 @@
+// Backend's public calls: the argument checks every backend shares, then the backend's do_<call>.
+// Checking here, once, means the host and CUDA backends reject a bad call with the same words
+// (std::invalid_argument "<Class>::<call>: ..." naming the sizes) and their implementations
+// hold only computation. What stays in the implementations: the dtypes each supports, and the
+// token / target range checks, which the host makes on the CPU before computing and the CUDA
+// backend makes on the device (kernels/cuda/cuda_backend.h).
+#include <climits>
+
+#include "kernels/arg_checks.h"
+#include "kernels/backend.h"
+#include "kernels/copy_prep.h"
+
+namespace strata::kernels {
+namespace {
+
+void check_gemm(const ArgChecks& c, const GemmArgs& g) {
+  constexpr const char* kM = "gemm";
+  c.require_sizes(kM, "m, n, k, batch", {g.m, g.n, g.k, g.batch});
+  c.require(g.stride_a >= 0 && g.stride_b >= 0 && g.stride_c >= 0, kM,
+            "batch strides must be >= 0: (stride_a, stride_b, stride_c) = (", g.stride_a, ", ",
+            g.stride_b, ", ", g.stride_c, ")");
+  // Columns of the stored matrices: A is [m, k] or, transposed, [k, m]; likewise B.
+  const std::int64_t a_cols = g.trans_a ? g.m : g.k;
+  const std::int64_t b_cols = g.trans_b ? g.k : g.n;
+  c.require(g.lda >= a_cols, kM, "lda = ", g.lda, " < ", a_cols, " (m = ", g.m, ", k = ", g.k,
+            ", trans_a = ", g.trans_a, ")");
+  c.require(g.ldb >= b_cols, kM, "ldb = ", g.ldb, " < ", b_cols, " (k = ", g.k, ", n = ", g.n,
+            ", trans_b = ", g.trans_b, ")");
+  c.require(g.ldc >= g.n, kM, "ldc = ", g.ldc, " < n = ", g.n);
+  // OpenBLAS (Debian's LP64 build) and cuBLAS both take 32-bit dimensions and batch counts.
+  for (std::int64_t v : {g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch}) {
+    c.require(v <= INT_MAX, kM, "dimension ", v, " exceeds the 32-bit BLAS integer (m = ", g.m,
+              ", n = ", g.n, ", k = ", g.k, ", lda/ldb/ldc = ", g.lda, "/", g.ldb, "/", g.ldc,
+              ", batch = ", g.batch, ")");
+  }
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
+  c.require(g.c != nullptr, kM, "c is null for m = ", g.m, ", n = ", g.n);
+  if (g.k > 0) {
+    c.require(g.a != nullptr, kM, "a is null for m = ", g.m, ", k = ", g.k);
+    c.require(g.b != nullptr, kM, "b is null for k = ", g.k, ", n = ", g.n);
+  }
+}
+
+// Unsharded cross-entropy: logits [rows, vocab], targets [rows].
+void check_ce(const ArgChecks& c, const char* method, const void* logits,
+              const std::int32_t* targets, std::int64_t rows, std::int64_t vocab) {
+  c.require_sizes(method, "rows, vocab", {rows, vocab});
+  c.require(rows == 0 || vocab > 0, method, "vocab = 0 with rows = ", rows);
+  c.require_ptr(logits, rows * vocab, method, "logits");
+  c.require_ptr(targets, rows, method, "targets");
+}
+
+// Vocab-parallel cross-entropy: logits [rows, cols], the row statistics [rows].
+void check_ce_shard(const ArgChecks& c, const char* method, const void* logits,
+                    const std::int32_t* targets, const void* row_max, const void* row_sum,
+                    std::int64_t rows, std::int64_t cols, std::int64_t vocab_offset) {
+  c.require_sizes(method, "rows, cols, vocab_offset", {rows, cols, vocab_offset});
+  c.require_ptr(logits, rows * cols, method, "logits");
+  c.require_ptr(targets, rows, method, "targets");
+  c.require_ptr(row_max, rows, method, "row_max");
+  c.require_ptr(row_sum, rows, method, "row_sum");
+}
+
+// n elements in, n out: sizes >= 0 and every buffer present.
+void check_unary(const ArgChecks& c, const char* method, std::int64_t n, const void* in,
+                 const char* in_name, const void* out, const char* out_name) {
+  c.require_sizes(method, "n", {n});
+  c.require_ptr(in, n, method, in_name);
+  c.require_ptr(out, n, method, out_name);
+}
+
+// rows x cols in, one value per row out (row_max, row_sum_exp).
+void check_rows(const ArgChecks& c, const char* method, std::int64_t rows, std::int64_t cols,
+                const void* x, const void* out) {
+  c.require_sizes(method, "rows, cols", {rows, cols});
+  c.require_ptr(x, rows * cols, method, "x");
+  c.require_ptr(out, rows, method, "out");
+}
+
+// The embedding calls: tokens [n_tokens], a table [vocab, dim] and rows [n_tokens, dim].
+void check_embedding(const ArgChecks& c, const char* method, const std::int32_t* tokens,
+                     const void* table, const char* table_name, const void* rows,
+                     const char* rows_name, std::int64_t n_tokens, std::int64_t vocab,
+                     std::int64_t dim) {
+  c.require_sizes(method, "n_tokens, vocab, dim", {n_tokens, vocab, dim});
+  c.require_ptr(tokens, n_tokens, method, "tokens");
+  c.require_ptr(table, vocab * dim, method, table_name);
+  c.require_ptr(rows, n_tokens * dim, method, rows_name);
+}
+
+void check_optimizer(const ArgChecks& c, const char* method, std::int64_t n, std::int64_t step,
+                     const void* param, const void* grad, const double* norm_scale) {
+  c.require_sizes(method, "n", {n});
+  c.require(step >= 1, method, "step = ", step, " must be >= 1 (n = ", n, ")");
+  c.require_ptr(param, n, method, "param");
+  c.require_ptr(grad, n, method, "grad");
+  c.require(norm_scale != nullptr, method, "norm_scale is null (n = ", n, ")");
+}
+
+void check_bytes(const ArgChecks& c, const char* method, std::size_t bytes, const void* dst,
+                 const void* src) {
+  c.require(bytes == 0 || (dst != nullptr && src != nullptr), method, "null pointer for ", bytes,
+            " bytes");
+}
+
+}  // namespace
+
+ArgChecks Backend::checks() const { return ArgChecks{class_name_}; }
+
+// ---- memory
+
+void Backend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
+  check_bytes(checks(), "copy_from_host", bytes, dst, host_src);
+  do_copy_from_host(dst, host_src, bytes);
+}
+
+void Backend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
+  check_bytes(checks(), "copy_to_host", bytes, host_dst, src);
+  do_copy_to_host(host_dst, src, bytes);
+}
+
+void Backend::copy(void* dst, const void* src, std::size_t bytes) {
+  check_bytes(checks(), "copy", bytes, dst, src);
+  if (bytes == 0 || dst == src) return;
+  do_copy(dst, src, bytes);
+}
+
+void Backend::fill_zero(void* dst, std::size_t bytes) {
+  checks().require(bytes == 0 || dst != nullptr, "fill_zero", "null pointer for ", bytes, " bytes");
+  if (bytes == 0) return;
+  do_fill_zero(dst, bytes);
+}
+
+void Backend::convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
+  check_unary(checks(), "convert", n, src, "src", dst, "dst");
+  do_convert(from, src, to, dst, n);
+}
+
+// ---- dense algebra and data movement
+
+void Backend::gemm(DType dtype, const GemmArgs& args) {
+  check_gemm(checks(), args);
+  do_gemm(dtype, args);
+}
+
+void Backend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
+                      const int* perm, int rank) {
+  copy_prep::check_permute(checks(), in, out, in_shape, perm, rank);
+  do_permute(dtype, in, out, in_shape, perm, rank);
+}
+
+void Backend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
+                       const std::int64_t* src_offset, void* dst, const std::int64_t* dst_shape,
+                       const std::int64_t* dst_offset, const std::int64_t* box, int rank) {
+  copy_prep::check_copy_box(checks(), elem_bytes, src, src_shape, src_offset, dst, dst_shape,
+                            dst_offset, box, rank);
+  do_copy_box(elem_bytes, src, src_shape, src_offset, dst, dst_shape, dst_offset, box, rank);
+}
+
+// ---- elementwise and reductions
+
+void Backend::add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
+  check_unary(checks(), "add", n, a, "a", b, "b");
+  checks().require_ptr(out, n, "add", "out");
+  do_add(dtype, a, b, out, n);
+}
+
+void Backend::add_broadcast(DType dtype, const void* x, const void* row, void* out,
+                            std::int64_t outer, std::int64_t inner) {
+  constexpr const char* kM = "add_broadcast";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "outer, inner", {outer, inner});
+  c.require_ptr(x, outer * inner, kM, "x");
+  c.require_ptr(row, outer > 0 ? inner : 0, kM, "row");
+  c.require_ptr(out, outer * inner, kM, "out");
+  do_add_broadcast(dtype, x, row, out, outer, inner);
+}
+
+void Backend::reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
+                               std::int64_t inner) {
+  constexpr const char* kM = "reduce_sum_outer";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "outer, inner", {outer, inner});
+  c.require_ptr(x, outer * inner, kM, "x");
+  c.require_ptr(out, inner, kM, "out");
+  do_reduce_sum_outer(dtype, x, out, outer, inner);
+}
+
+void Backend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
+  check_unary(checks(), "gelu_forward", n, x, "x", y, "y");
+  do_gelu_forward(dtype, x, y, n);
+}
+
+void Backend::gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n) {
+  check_unary(checks(), "gelu_backward", n, x, "x", dy, "dy");
+  checks().require_ptr(dx, n, "gelu_backward", "dx");
+  do_gelu_backward(dtype, x, dy, dx, n);
+}
+
+void Backend::sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
+  constexpr const char* kM = "sum_squares";
+  checks().require_sizes(kM, "n", {n});
+  checks().require_ptr(x, n, kM, "x");
+  checks().require(out != nullptr, kM, "out is null (n = ", n, ")");
+  do_sum_squares(dtype, x, n, out);
+}
+
+// ---- normalisations
+
+void Backend::layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                                void* mean, void* rstd, std::int64_t rows, std::int64_t cols,
+                                double eps) {
+  constexpr const char* kM = "layernorm_forward";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "rows, cols", {rows, cols});
+  c.require(eps >= 0, kM, "eps = ", eps, " must be >= 0 (rows = ", rows, ", cols = ", cols, ")");
+  c.require(rows == 0 || cols > 0, kM, "cols = 0 with rows = ", rows);
+  c.require_ptr(x, rows * cols, kM, "x");
+  c.require_ptr(w, rows > 0 ? cols : 0, kM, "w");
+  c.require_ptr(b, rows > 0 ? cols : 0, kM, "b");
+  c.require_ptr(y, rows * cols, kM, "y");
+  c.require_ptr(mean, rows, kM, "mean");
+  c.require_ptr(rstd, rows, kM, "rstd");
+  do_layernorm_forward(dtype, x, w, b, y, mean, rstd, rows, cols, eps);
+}
+
+void Backend::layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
+                                 const void* mean, const void* rstd, void* dx, void* dw, void* db,
+                                 std::int64_t rows, std::int64_t cols) {
+  constexpr const char* kM = "layernorm_backward";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "rows, cols", {rows, cols});
+  c.require_ptr(dy, rows * cols, kM, "dy");
+  c.require_ptr(x, rows * cols, kM, "x");
+  c.require_ptr(w, cols, kM, "w");
+  c.require_ptr(mean, rows, kM, "mean");
+  c.require_ptr(rstd, rows, kM, "rstd");
+  c.require_ptr(dx, rows * cols, kM, "dx");
+  c.require_ptr(dw, cols, kM, "dw");
+  c.require_ptr(db, cols, kM, "db");
+  do_layernorm_backward(dtype, dy, x, w, mean, rstd, dx, dw, db, rows, cols);
+}
+
+void Backend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                              std::int64_t cols) {
+  constexpr const char* kM = "softmax_forward";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "rows, cols", {rows, cols});
+  c.require_ptr(x, rows * cols, kM, "x");
+  c.require_ptr(y, rows * cols, kM, "y");
+  do_softmax_forward(dtype, x, y, rows, cols);
+}
+
+void Backend::softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
+                               std::int64_t rows, std::int64_t cols) {
+  constexpr const char* kM = "softmax_backward";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "rows, cols", {rows, cols});
+  c.require_ptr(y, rows * cols, kM, "y");
+  c.require_ptr(dy, rows * cols, kM, "dy");
+  c.require_ptr(dx, rows * cols, kM, "dx");
+  do_softmax_backward(dtype, y, dy, dx, rows, cols);
+}
+
+void Backend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
+                          std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                          std::int64_t col_offset, bool backward) {
+  constexpr const char* kM = "causal_mask";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "batch, rows, cols", {batch, rows, cols});
+  c.require_ptr(x, batch * rows * cols, kM, "x");
+  c.require_ptr(y, batch * rows * cols, kM, "y");
+  do_causal_mask(dtype, x, y, batch, rows, cols, row_offset, col_offset, backward);
+}
+
+// ---- embeddings and heads
+
+void Backend::embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
+                                void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                std::int64_t dim) {
+  check_embedding(checks(), "embedding_forward", tokens, table, "table", out, "out", n_tokens,
+                  vocab, dim);
+  do_embedding_forward(dtype, tokens, table, out, n_tokens, vocab, dim);
+}
+
+void Backend::embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
+                                 void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                 std::int64_t dim) {
+  check_embedding(checks(), "embedding_backward", tokens, dtable, "dtable", dout, "dout", n_tokens,
+                  vocab, dim);
+  do_embedding_backward(dtype, tokens, dout, dtable, n_tokens, vocab, dim);
+}
+
+void Backend::split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
+                          std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                          std::int64_t head_dim) {
+  copy_prep::check_heads(checks(), "split_heads", x, outs, batch, seq, parts, heads, head_dim);
+  do_split_heads(dtype, x, outs, batch, seq, parts, heads, head_dim);
+}
+
+void Backend::merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
+                          std::int64_t seq, std::int64_t parts, std::int64_t heads,
+                          std::int64_t head_dim) {
+  copy_prep::check_heads(checks(), "merge_heads", out, ins, batch, seq, parts, heads, head_dim);
+  do_merge_heads(dtype, ins, out, batch, seq, parts, heads, head_dim);
+}
+
+void Backend::embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
+                                      void* out, std::int64_t n_tokens, std::int64_t vocab,
+                                      std::int64_t dim, std::int64_t vocab_offset) {
+  constexpr const char* kM = "embedding_forward_shard";
+  checks().require_sizes(kM, "vocab_offset", {vocab_offset});
+  check_embedding(checks(), kM, tokens, table, "table", out, "out", n_tokens, vocab, dim);
+  do_embedding_forward_shard(dtype, tokens, table, out, n_tokens, vocab, dim, vocab_offset);
+}
+
+void Backend::embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
+                                       void* dtable, std::int64_t n_tokens, std::int64_t vocab,
+                                       std::int64_t dim, std::int64_t vocab_offset) {
+  constexpr const char* kM = "embedding_backward_shard";
+  checks().require_sizes(kM, "vocab_offset", {vocab_offset});
+  check_embedding(checks(), kM, tokens, dtable, "dtable", dout, "dout", n_tokens, vocab, dim);
+  do_embedding_backward_shard(dtype, tokens, dout, dtable, n_tokens, vocab, dim, vocab_offset);
+}
+
+// ---- loss
+
+void Backend::cross_entropy_forward(DType dtype, const void* logits, const std::int32_t* targets,
+                                    void* loss, std::int64_t rows, std::int64_t vocab) {
+  constexpr const char* kM = "cross_entropy_forward";
+  check_ce(checks(), kM, logits, targets, rows, vocab);
+  checks().require(loss != nullptr, kM, "loss is null (rows = ", rows, ", vocab = ", vocab, ")");
+  do_cross_entropy_forward(dtype, logits, targets, loss, rows, vocab);
+}
+
+void Backend::cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
+                                     const void* dloss, void* dlogits, std::int64_t rows,
+                                     std::int64_t vocab) {
+  constexpr const char* kM = "cross_entropy_backward";
+  check_ce(checks(), kM, logits, targets, rows, vocab);
+  checks().require_ptr(dloss, 1, kM, "dloss");
+  checks().require_ptr(dlogits, rows * vocab, kM, "dlogits");
+  do_cross_entropy_backward(dtype, logits, targets, dloss, dlogits, rows, vocab);
+}
+
+void Backend::row_max(DType dtype, const void* x, void* out, std::int64_t rows, std::int64_t cols) {
+  check_rows(checks(), "row_max", rows, cols, x, out);
+  do_row_max(dtype, x, out, rows, cols);
+}
+
+void Backend::row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
+                          std::int64_t rows, std::int64_t cols) {
+  check_rows(checks(), "row_sum_exp", rows, cols, x, out);
+  checks().require_ptr(row_max, rows, "row_sum_exp", "row_max");
+  do_row_sum_exp(dtype, x, row_max, out, rows, cols);
+}
+
+void Backend::cross_entropy_forward_shard(DType dtype, const void* logits,
+                                          const std::int32_t* targets, const void* row_max,
+                                          const void* row_sum, void* loss, std::int64_t rows,
+                                          std::int64_t cols, std::int64_t vocab_offset,
+                                          double scale) {
+  constexpr const char* kM = "cross_entropy_forward_shard";
+  check_ce_shard(checks(), kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
+  checks().require(loss != nullptr, kM, "loss is null (rows = ", rows, ", cols = ", cols, ")");
+  do_cross_entropy_forward_shard(dtype, logits, targets, row_max, row_sum, loss, rows, cols,
+                                 vocab_offset, scale);
+}
+
+void Backend::cross_entropy_backward_shard(DType dtype, const void* logits,
+                                           const std::int32_t* targets, const void* row_max,
+                                           const void* row_sum, const void* dloss, void* dlogits,
+                                           std::int64_t rows, std::int64_t cols,
+                                           std::int64_t vocab_offset, double scale) {
+  constexpr const char* kM = "cross_entropy_backward_shard";
+  check_ce_shard(checks(), kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
+  checks().require_ptr(dloss, 1, kM, "dloss");
+  checks().require_ptr(dlogits, rows * cols, kM, "dlogits");
+  do_cross_entropy_backward_shard(dtype, logits, targets, row_max, row_sum, dloss, dlogits, rows,
+                                  cols, vocab_offset, scale);
+}
+
+// ---- optimizer
+
+void Backend::clip_by_global_norm(const double* const* sumsq, std::int64_t count, double max_norm,
+                                  double* norm_scale) {
+  constexpr const char* kM = "clip_by_global_norm";
+  const ArgChecks c = checks();
+  c.require_sizes(kM, "count", {count});
+  c.require_ptr(sumsq, count, kM, "sumsq");
+  c.require(norm_scale != nullptr, kM, "norm_scale is null (count = ", count, ")");
+  for (std::int64_t i = 0; i < count; ++i)
+    c.require(sumsq[i] != nullptr, kM, "sumsq[", i, "] is null (count = ", count, ")");
+  do_clip_by_global_norm(sumsq, count, max_norm, norm_scale);
+}
+
+void Backend::adamw_update(DType dtype, void* param, const void* grad, void* m, void* v,
+                           std::int64_t n, const AdamWArgs& args, const double* norm_scale) {
+  check_optimizer(checks(), "adamw_update", n, args.step, param, grad, norm_scale);
+  checks().require_ptr(m, n, "adamw_update", "m");
+  checks().require_ptr(v, n, "adamw_update", "v");
+  do_adamw_update(dtype, param, grad, m, v, n, args, norm_scale);
+}
+
+void Backend::sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
+                         const SgdArgs& args, const double* norm_scale) {
+  check_optimizer(checks(), "sgd_update", n, args.step, param, grad, norm_scale);
+  checks().require_ptr(buf, args.momentum != 0 ? n : 0, "sgd_update", "buf");
+  do_sgd_update(dtype, param, grad, buf, n, args, norm_scale);
+}
+
+}  // namespace strata::kernels

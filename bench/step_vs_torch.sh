@@ -95,8 +95,9 @@ done
 run_logged "$work/sgemm.log" "${bench_env[@]}" "$sgemm"
 
 # ---- table
-"$py" - "$work" $rounds $layers $hidden $seq $vocab $batch <<'EOF'
+PYTHONPATH="$repo/bench" "$py" - "$work" $rounds $layers $hidden $seq $vocab $batch <<'EOF'
 import json, statistics, sys
+from step_report import gpt_step_flops
 work, rounds, L, H, S, V, B = sys.argv[1], *map(int, sys.argv[2:])
 strata_medians, torch_medians, strata_mins, torch_mins = [], [], [], []
 for r in range(1, rounds + 1):
@@ -115,14 +116,12 @@ if rounds > 1:
           "; PyTorch " + " ".join(f"{t:.4f}" for t in torch_medians))
 sgemm = [json.loads(l) for l in open(f"{work}/sgemm.log") if l.startswith("{")]
 best = sgemm[-1]["best_gflops"]
-# Alpa's GPT count (ALPA_FACTS.md 4.1) = 6 * (12 L H^2) * tokens  (block GEMMs, fwd + bwd)
-#   + 12 B S^2 H L (QK^T and AV, full S x S, fwd + bwd) + 6 B S H V (tied LM head).
-flop = 72 * B * S * H**2 * L * (1 + S / (6 * H)) + 6 * B * S * H * V
+flop = gpt_step_flops(L, H, S, V, B)
 floor_s = flop / (best * 1e9)
 print()
 print(f"sgemm (1 thread, OpenBLAS): " + ", ".join(f"{r['m']}x{r['n']}x{r['k']} {r['gflops_best']:.0f}"
                                                    for r in sgemm[:-1]) + f" GFLOP/s; best {best:.1f}")
-print(f"torch 1024^3 matmul: {torch_rec['matmul_1024_gflops']:.1f} GFLOP/s; Strata losses "
+print(f"torch 1024^3 matmul: {torch_rec['matmul_gflops']:.1f} GFLOP/s; Strata losses "
       f"{metrics[0]['loss']:.4f} -> {metrics[-1]['loss']:.4f}, torch {torch_rec['first_loss']:.4f}"
       f" -> {torch_rec['last_loss']:.4f}")
 best_of = f", best of {rounds} rounds" if rounds > 1 else ""

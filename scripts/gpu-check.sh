@@ -4,10 +4,13 @@
 # backend) and every ctest test labelled `cuda` (among them test_comm_cuda: NCCL collectives
 # against MPI's, which needs 2 GPUs; test_train_cuda: `strata train` on 1, 2 and 4 ranks on the
 # GPU against the one-rank cuda run and the host run), and writes a short report (GPU, date,
-# commit, pass/fail counts) to gpu-check-report.txt in the repository root.
-# Exit status: 0 all passed on a GPU; 1 a test failed; 2 no GPU visible (nothing was verified).
+# commit, pass/fail counts) to gpu-check-report.txt in the repository root. When the tests pass
+# on a GPU it then runs the GPU benchmark (bench/gpu_step_vs_torch.sh: Strata's step against
+# PyTorch eager, tokens/s, MFU and Strata's per-op profile; GPU_CHECK_BENCH=0 skips it) and
+# appends its table to the report.
+# Exit status: 0 all passed on a GPU; 1 a test (or the benchmark) failed; 2 no GPU visible
+# (nothing was verified).
 # Usage: scripts/gpu-check.sh [build-dir]   (default: build-cuda, the cuda preset's directory)
-# The GPU benchmark (issue 6) will be added here later.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$STRATA_ROOT"
@@ -94,5 +97,16 @@ if [ -n "$(git status --porcelain 2> /dev/null)" ]; then commit="$commit (with l
   fi
   echo "result:  $status"
 } > "$report"
+
+# ---------------------------------------------------------------- benchmark
+if [ "$exit_code" -eq 0 ] && [ "${GPU_CHECK_BENCH:-1}" != 0 ]; then
+  echo "== bench/gpu_step_vs_torch.sh"
+  if STRATA_BUILD_DIR="$build" bench/gpu_step_vs_torch.sh 2>&1 | tee "$log_dir/bench.txt"; then
+    { echo; echo "benchmark (bench/gpu_step_vs_torch.sh):"; cat "$log_dir/bench.txt"; } >> "$report"
+  else
+    echo "benchmark: FAILED (log: $log_dir/bench.txt)" >> "$report"
+    exit_code=1
+  fi
+fi
 cat "$report"
 exit "$exit_code"

@@ -6,6 +6,7 @@ of DESIGN.md section 7: HF parameter names and Conv1D [in, out] layouts, pre-LN 
 eps 1e-5, tanh GELU, causal attention scaled by 1/sqrt(D), final LN, LM head tied to wte, no dropout.
 Also: Strata model/data/metrics readers and one training step with Strata's optimizer semantics.
 """
+import contextlib
 import json
 import math
 
@@ -16,6 +17,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LN_EPS = 1e-5
+# The benchmark's fast path (bench/torch_gpt_step.py --fast): the same model with torch's fused
+# kernels where they exist (scaled_dot_product_attention, torch >= 2.0, flash on GPUs; the tanh
+# GELU in one kernel). The oracle tests keep the plain formulas (False).
+FAST = False
 
 
 class Conv1D(nn.Module):
@@ -51,9 +56,12 @@ class Attention(nn.Module):
         D = H // self.heads
         q, k, v = self.c_attn(x).split(H, dim=2)
         q, k, v = (t.view(B, S, self.heads, D).transpose(1, 2) for t in (q, k, v))
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))
-        scores = scores.masked_fill(~self.causal[:S, :S], float("-inf"))
-        y = scores.softmax(dim=-1) @ v
+        if FAST and hasattr(F, "scaled_dot_product_attention"):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))
+            scores = scores.masked_fill(~self.causal[:S, :S], float("-inf"))
+            y = scores.softmax(dim=-1) @ v
         return self.c_proj(y.transpose(1, 2).reshape(B, S, H))
 
 
@@ -64,7 +72,8 @@ class Mlp(nn.Module):
         self.c_proj = Conv1D(4 * hidden, hidden)
 
     def forward(self, x):
-        return self.c_proj(gelu_tanh(self.c_fc(x)))
+        h = self.c_fc(x)
+        return self.c_proj(F.gelu(h, approximate="tanh") if FAST else gelu_tanh(h))
 
 
 class Block(nn.Module):
@@ -95,7 +104,7 @@ class GPT(nn.Module):
 
     def forward(self, idx):
         t = self.transformer
-        x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1]))
+        x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1], device=idx.device))
         for block in t.h:
             x = block(x)
         return t.ln_f(x) @ t.wte.weight.t()  # tied LM head, no bias
@@ -192,11 +201,16 @@ def grad_norm(model):
     return torch.norm(torch.stack([p.grad.detach().norm() for p in model.parameters()])).item()
 
 
-def train_step(model, opt, idx, targets, lr, clip_grad_norm):
+def train_step(model, opt, idx, targets, lr, clip_grad_norm, amp_dtype=None):
     """One step: loss, backward, clip (torch's clip_grad_norm_), lr, update. Returns
-    (loss, pre-clip gradient norm); the gradients before clipping are lost (clip scales them)."""
+    (loss, pre-clip gradient norm); the gradients before clipping are lost (clip scales them).
+    amp_dtype (e.g. torch.bfloat16): the forward and loss under torch.autocast in that dtype, the
+    weights, gradients and optimizer state staying in the model's dtype (mixed precision)."""
     opt.zero_grad(set_to_none=True)
-    loss = model.loss(idx, targets)
+    amp = (torch.autocast(idx.device.type, dtype=amp_dtype) if amp_dtype is not None
+           else contextlib.nullcontext())
+    with amp:
+        loss = model.loss(idx, targets)
     loss.backward()
     if clip_grad_norm > 0:
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm).item()

@@ -736,6 +736,7 @@ const Leaf kLeaves[] = {
     STRATA_LEAF("train.global_batch", r.integer(v, 1, &c.global_batch)),
     STRATA_LEAF("train.micro_batches", read_micro_batches(r, v, c)),
     STRATA_LEAF("train.dtype", r.choice(v, {"f64", "f32", "bf16", "f16"}, &c.dtype)),
+    STRATA_LEAF("train.master_dtype", r.choice(v, {"auto", "f32", "f64"}, &c.master_dtype)),
     STRATA_LEAF("train.seed", r.unsigned_integer(v, &c.seed)),
     STRATA_LEAF("train.shuffle", r.boolean(v, &c.shuffle)),
     STRATA_LEAF("train.log_every", r.integer(v, 1, &c.log_every)),
@@ -1037,8 +1038,9 @@ bool same_settings(const RunConfig& a, const RunConfig& b) {
          a.cluster_preset == b.cluster_preset && a.cluster_hosts == b.cluster_hosts &&
          a.cluster_devices_per_host == b.cluster_devices_per_host && a.backend == b.backend &&
          a.steps == b.steps && a.global_batch == b.global_batch &&
-         a.micro_batches == b.micro_batches && a.dtype == b.dtype && a.seed == b.seed &&
-         a.shuffle == b.shuffle && a.eval_every == b.eval_every && a.log_every == b.log_every &&
+         a.micro_batches == b.micro_batches && a.dtype == b.dtype &&
+         a.master_dtype == b.master_dtype && a.seed == b.seed && a.shuffle == b.shuffle &&
+         a.eval_every == b.eval_every && a.log_every == b.log_every &&
          a.plan_method == b.plan_method && a.plan_dp == b.plan_dp && a.plan_tp == b.plan_tp &&
          a.plan_pp == b.plan_pp && a.plan_schedule == b.plan_schedule &&
          a.plan_recompute == b.plan_recompute && a.plan_solver == b.plan_solver &&
@@ -1070,6 +1072,7 @@ std::string config_to_yaml(const RunConfig& c) {
     << "  micro_batches: " << (c.micro_batches == 0 ? "auto" : std::to_string(c.micro_batches))
     << "\n"
     << "  dtype: " << yaml_string(c.dtype) << "\n"
+    << "  master_dtype: " << yaml_string(c.master_dtype) << "\n"
     << "  seed: " << c.seed << "\n"
     << "  shuffle: " << yaml_bool(c.shuffle) << "\n"
     << "  log_every: " << c.log_every << "\n"

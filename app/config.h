@@ -36,15 +36,16 @@ struct RunConfig {
   std::int64_t cluster_devices_per_host = 0;  // cluster.devices_per_host: 0 = from preset
   std::string backend = "auto";               // cluster.backend: auto | host | cuda
   // train
-  std::int64_t steps = 100;         // train.steps: optimizer steps
-  std::int64_t global_batch = 8;    // train.global_batch: sequences per step
-  std::int64_t micro_batches = 0;   // train.micro_batches: 0 = auto (planner searches)
-  std::string dtype = "f32";        // train.dtype: f64 | f32 | bf16 | f16
-  std::uint64_t seed = 0;           // train.seed: data order (shuffle) seed
-  bool shuffle = true;              // train.shuffle
-  solver::OptimizerSpec optimizer;  // train.optimizer.* and train.clip_grad_norm
-  std::int64_t eval_every = 0;      // train.eval_every: steps between validations; 0 = off
-  std::int64_t log_every = 1;       // train.log_every: steps between progress lines
+  std::int64_t steps = 100;           // train.steps: optimizer steps
+  std::int64_t global_batch = 8;      // train.global_batch: sequences per step
+  std::int64_t micro_batches = 0;     // train.micro_batches: 0 = auto (planner searches)
+  std::string dtype = "f32";          // train.dtype: f64 | f32 | bf16 | f16
+  std::string master_dtype = "auto";  // train.master_dtype: auto | f32 | f64 (optimizer's copy)
+  std::uint64_t seed = 0;             // train.seed: data order (shuffle) seed
+  bool shuffle = true;                // train.shuffle
+  solver::OptimizerSpec optimizer;    // train.optimizer.* and train.clip_grad_norm
+  std::int64_t eval_every = 0;        // train.eval_every: steps between validations; 0 = off
+  std::int64_t log_every = 1;         // train.log_every: steps between progress lines
   // plan
   std::string plan_method = "auto";                    // plan.method
   std::int64_t plan_dp = 1, plan_tp = 1, plan_pp = 1;  // plan.dp/tp/pp (megatron)

@@ -65,6 +65,47 @@ Executor::~Executor() {
   for (void* p : buffers_) backend_.release(p);
   for (auto& s : scratch_) backend_.release(s.first);
   for (auto& s : stashed_) backend_.release(s.second);
+  for (auto& m : masters_) backend_.release(m.second);
+}
+
+void Executor::set_master_dtype(solver::DType master) {
+  if (!in_master_.empty()) throw std::logic_error("set_master_dtype: called twice");
+  in_master_.assign(graph_.tensors.size(), false);
+  master_dtype_ = master;
+  for (const auto& op : graph_.ops) {
+    if (op.kind != OpKind::kAdamW && op.kind != OpKind::kSgd) continue;
+    const TensorId param = op.inputs.at(0);
+    const auto& t = graph_.tensor(param);
+    if (t.dtype == master) continue;
+    if (solver::dtype_size_bytes(master) < solver::dtype_size_bytes(t.dtype)) {
+      throw std::invalid_argument(std::string("master dtype ") + solver::dtype_name(master) +
+                                  " is narrower than the compute dtype " +
+                                  solver::dtype_name(t.dtype));
+    }
+    const std::int64_t bytes = std::max<std::int64_t>(
+        solver::num_elements(t.shape) * static_cast<std::int64_t>(solver::dtype_size_bytes(master)),
+        1);
+    masters_[param] = backend_.allocate(static_cast<std::size_t>(bytes));
+    allocated_bytes_ += bytes;
+    // The state inputs (AdamW: m, v; SGD: the momentum buffer) before the trailing norm_scale.
+    for (std::size_t i = 2; i + 1 < op.inputs.size(); ++i) {
+      const TensorId s = op.inputs[i];
+      backend_.release(buffers_[static_cast<std::size_t>(s)]);
+      buffers_[static_cast<std::size_t>(s)] = backend_.allocate(static_cast<std::size_t>(bytes));
+      allocated_bytes_ += bytes - solver::num_bytes(graph_.tensor(s));
+      in_master_[static_cast<std::size_t>(s)] = true;
+    }
+  }
+}
+
+solver::DType Executor::stored_dtype(TensorId id) const {
+  const bool master =
+      masters_.count(id) > 0 || (!in_master_.empty() && in_master_[static_cast<std::size_t>(id)]);
+  return master ? master_dtype_ : graph_.tensor(id).dtype;
+}
+
+kernels::DType Executor::kernel_dtype(TensorId id) const {
+  return to_kernel_dtype(stored_dtype(id));
 }
 
 void Executor::write(TensorId id, const std::vector<double>& values) {
@@ -77,7 +118,12 @@ void Executor::write(TensorId id, const std::vector<double>& values) {
   // Host values -> backend memory as f64 -> converted there (convert works on backend memory).
   void* staged = scratch(5, std::max<std::int64_t>(n, 1) * 8);
   backend_.copy_from_host(staged, values.data(), static_cast<std::size_t>(n) * 8);
-  backend_.convert(kernels::DType::kF64, staged, to_kernel_dtype(t.dtype), buffer(id), n);
+  const auto master = masters_.find(id);
+  void* dst = master != masters_.end() ? master->second : buffer(id);
+  backend_.convert(kernels::DType::kF64, staged, kernel_dtype(id), dst, n);
+  // The compute copy is the master rounded, as after every update.
+  if (master != masters_.end())
+    backend_.convert(kernel_dtype(id), dst, to_kernel_dtype(t.dtype), buffer(id), n);
 }
 
 std::vector<double> Executor::read(TensorId id) const {
@@ -85,7 +131,9 @@ std::vector<double> Executor::read(TensorId id) const {
   const std::int64_t n = solver::num_elements(t.shape);
   std::vector<double> out(static_cast<std::size_t>(n));
   void* staged = scratch(5, std::max<std::int64_t>(n, 1) * 8);
-  backend_.convert(to_kernel_dtype(t.dtype), buffer(id), kernels::DType::kF64, staged, n);
+  const auto master = masters_.find(id);
+  const void* src = master != masters_.end() ? master->second : buffer(id);
+  backend_.convert(kernel_dtype(id), src, kernels::DType::kF64, staged, n);
   backend_.copy_to_host(out.data(), staged, static_cast<std::size_t>(n) * 8);
   return out;
 }
@@ -373,30 +421,48 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
                             static_cast<double*>(out(0)));
       return;
     }
-    case OpKind::kAdamW: {
-      kernels::AdamWArgs a;
-      a.lr = ctx.lr;
-      a.step = ctx.step;
-      a.beta1 = solver::attr_float(op, "beta1");
-      a.beta2 = solver::attr_float(op, "beta2");
-      a.eps = solver::attr_float(op, "eps");
-      a.weight_decay = solver::attr_float(op, "weight_decay");
-      k.adamw_update(dt, in(0), in(1), in(2), in(3), count(op.inputs[0]), a,
-                     static_cast<const double*>(in(4)));
+    case OpKind::kAdamW:
+    case OpKind::kSgd:
+      run_update(op, ctx, dt);
       return;
-    }
-    case OpKind::kSgd: {
-      kernels::SgdArgs a;
-      a.lr = ctx.lr;
-      a.step = ctx.step;
-      a.momentum = solver::attr_float(op, "momentum");
-      a.weight_decay = solver::attr_float(op, "weight_decay");
-      k.sgd_update(dt, in(0), in(1), in(2), count(op.inputs[0]), a,
-                   static_cast<const double*>(in(3)));
-      return;
-    }
   }
   throw std::invalid_argument("no lowering for op kind");
+}
+
+// An optimizer op, on the master weights when the parameter has them (set_master_dtype).
+void Executor::run_update(const solver::Op& op, const StepContext& ctx, kernels::DType dt) {
+  const std::int64_t n = solver::num_elements(graph_.tensor(op.inputs[0]).shape);
+  const auto master = masters_.find(op.inputs[0]);
+  const bool mixed = master != masters_.end();
+  const kernels::DType ud = mixed ? to_kernel_dtype(master_dtype_) : dt;
+  void* param = mixed ? master->second : buffer(op.inputs[0]);
+  const void* grad = buffer(op.inputs[1]);
+  if (mixed) {
+    void* wide = scratch(
+        6, std::max<std::int64_t>(n, 1) * static_cast<std::int64_t>(kernels::dtype_size_bytes(ud)));
+    backend_.convert(dt, grad, ud, wide, n);
+    grad = wide;
+  }
+  const auto* norm_scale = static_cast<const double*>(buffer(op.inputs.back()));
+  if (op.kind == OpKind::kAdamW) {
+    kernels::AdamWArgs a;
+    a.lr = ctx.lr;
+    a.step = ctx.step;
+    a.beta1 = solver::attr_float(op, "beta1");
+    a.beta2 = solver::attr_float(op, "beta2");
+    a.eps = solver::attr_float(op, "eps");
+    a.weight_decay = solver::attr_float(op, "weight_decay");
+    backend_.adamw_update(ud, param, grad, buffer(op.inputs[2]), buffer(op.inputs[3]), n, a,
+                          norm_scale);
+  } else {
+    kernels::SgdArgs a;
+    a.lr = ctx.lr;
+    a.step = ctx.step;
+    a.momentum = solver::attr_float(op, "momentum");
+    a.weight_decay = solver::attr_float(op, "weight_decay");
+    backend_.sgd_update(ud, param, grad, buffer(op.inputs[2]), n, a, norm_scale);
+  }
+  if (mixed) backend_.convert(ud, param, dt, buffer(op.inputs[0]), n);
 }
 
 }  // namespace strata::app

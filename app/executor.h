@@ -30,6 +30,19 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
+  // Mixed precision (DESIGN.md section 3): the graph computes in its dtype C; the optimizer keeps
+  // master weights and its state in `master`, wider than C (f32 masters for bf16 compute; f64
+  // for f32 compute in the host tests). Every optimizer op's parameter (input 0) gets a master
+  // buffer and its state inputs (m, v / the momentum buffer) are held in `master`. An update is
+  //   g_M = convert(g_C);  update(master, g_M, state);  param_C = convert(master),
+  // so updates smaller than C's rounding step accumulate in the master instead of vanishing.
+  // write() of such a parameter sets the master (and the C copy from it); read() returns the
+  // master. Call before the first write; a no-op when `master` is the graph's dtype.
+  void set_master_dtype(solver::DType master);
+  // The dtype write() and read() convert a tensor from / to: the master dtype for parameters with
+  // masters and for optimizer state, else the tensor's.
+  solver::DType stored_dtype(solver::TensorId id) const;
+
   // Host <-> backend copies with conversion from / to double. Sizes must match the tensor.
   void write(solver::TensorId id, const std::vector<double>& values);
   std::vector<double> read(solver::TensorId id) const;
@@ -73,6 +86,8 @@ class Executor {
   void run_op(const solver::Op& op, const StepContext& ctx);
   void run_matmul(const solver::Op& op);
   void run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt);
+  void run_update(const solver::Op& op, const StepContext& ctx, kernels::DType dt);
+  kernels::DType kernel_dtype(solver::TensorId id) const;
   void* scratch(std::size_t slot, std::int64_t bytes) const;  // reused per slot; grows
 
   const solver::Graph& graph_;
@@ -81,7 +96,10 @@ class Executor {
   std::map<solver::OpId, MatMulPlan> matmul_plans_;              // planned once per op
   mutable std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute / staging buffers
   std::map<solver::TensorId, void*> stashed_;                    // gradient accumulators
-  std::vector<std::vector<void*>> slot_buffers_;                 // [slot][i] for slot_ids_[i]
+  std::map<solver::TensorId, void*> masters_;                    // parameter -> master weights
+  std::vector<bool> in_master_;  // by TensorId: held in master_dtype_ (optimizer state)
+  solver::DType master_dtype_ = solver::DType::kF32;
+  std::vector<std::vector<void*>> slot_buffers_;  // [slot][i] for slot_ids_[i]
   std::vector<solver::TensorId> slot_ids_;
   StatsHook stats_hook_;
   mutable std::int64_t allocated_bytes_ = 0;

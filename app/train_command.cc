@@ -43,6 +43,8 @@ struct RunSetup {
   RunConfig config;
   ModelFile model;
   solver::DType dtype = solver::DType::kF32;
+  // The optimizer's dtype (master weights and state): dtype itself unless mixed precision.
+  solver::DType master_dtype = solver::DType::kF32;
   std::int64_t micro_batches = 1;
   Dataset train_data, val_data;
   solver::ClusterSpec cluster;
@@ -83,6 +85,20 @@ std::string resolve_backend(const std::string& requested, const std::string& con
   return "host";
 }
 
+// train.master_dtype: auto keeps f32 masters for 16-bit compute (DESIGN.md section 3) and none
+// (the compute dtype) otherwise; an explicit one must be at least as wide as train.dtype.
+solver::DType resolve_master_dtype(const RunConfig& c, const std::string& config_path) {
+  const solver::DType compute = solver::parse_dtype(c.dtype);
+  if (c.master_dtype == "auto")
+    return solver::dtype_size_bytes(compute) < 4 ? solver::DType::kF32 : compute;
+  const solver::DType master = solver::parse_dtype(c.master_dtype);
+  if (solver::dtype_size_bytes(master) < solver::dtype_size_bytes(compute)) {
+    throw InputError(fmt::format("{}: train.master_dtype: '{}' is narrower than train.dtype '{}'",
+                                 config_path, c.master_dtype, c.dtype));
+  }
+  return master;
+}
+
 RunSetup prepare(const std::string& config_path, const std::vector<std::string>& sets,
                  int world_size) {
   RunSetup s;
@@ -90,9 +106,9 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   const RunConfig& c = s.config;
   std::vector<std::string> problems;
   if (c.data_path.empty()) problems.push_back(config_path + ": data.path: required for train");
-  if (c.dtype == "bf16" || c.dtype == "f16") {
-    problems.push_back(config_path + ": train.dtype: '" + c.dtype +
-                       "' needs the cuda backend; the host backend computes in f32 or f64");
+  if (c.dtype == "f16") {
+    problems.push_back(
+        config_path + ": train.dtype: 'f16' is not supported by any backend (bf16 trains on cuda)");
   }
   if (c.micro_batches > 0 && c.global_batch % c.micro_batches != 0) {
     problems.push_back(
@@ -102,6 +118,11 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
   if (!problems.empty()) throw InputError(problems);
 
   s.backend = resolve_backend(c.backend, config_path);
+  if (c.dtype == "bf16" && s.backend != "cuda") {
+    throw InputError(config_path +
+                     ": train.dtype: 'bf16' needs the cuda backend (cluster.backend: " + c.backend +
+                     " runs on the host, which computes in f32 or f64)");
+  }
   const ClusterPreset preset = read_cluster_preset(c.cluster_preset);
   const std::int64_t hosts = c.cluster_hosts > 0 ? c.cluster_hosts : preset.hosts;
   if (preset.devices_per_host == 0 && c.cluster_devices_per_host == 0 && world_size % hosts != 0) {
@@ -118,6 +139,7 @@ RunSetup prepare(const std::string& config_path, const std::vector<std::string>&
         config_path, g.hosts, g.devices_per_host, s.cluster.total_devices(), world_size));
   }
   s.dtype = solver::parse_dtype(c.dtype);
+  s.master_dtype = resolve_master_dtype(c, config_path);
   s.peak_flops = preset.peak_flops.count(c.dtype) ? preset.peak_flops.at(c.dtype) : 0.0;
 
   s.model = read_model_file(c.model_path, /*load_params=*/false);  // each rank reads its own
@@ -340,7 +362,9 @@ void save_checkpoint(DistTrainer& trainer, const RunSetup& s, const solver::Plan
   write_checkpoint(path, meta, [&](const DatasetWriter& write) {
     trainer.for_each_state_tensor(
         [&](const std::string& dataset, const solver::Tensor& param, std::vector<double> values) {
-          write(dataset, solver::file_shape_of(param), values, param.dtype);
+          // Master weights and optimizer state at their own precision, so a resumed run
+          // continues exactly (mixed precision: wider than param.dtype).
+          write(dataset, solver::file_shape_of(param), values, s.master_dtype);
           if (kill_midway && ++written == 10) std::raise(SIGKILL);
         });
   });
@@ -393,6 +417,11 @@ int train(RunSetup& s, const solver::Plan& plan) {
   const char* profile_env = std::getenv("STRATA_PROFILE");
   const bool profile = profile_env && profile_env[0] == '1';
   trainer.executor().set_profiling(profile);
+  if (s.master_dtype != s.dtype) {
+    trainer.executor().set_master_dtype(s.master_dtype);
+    STRATA_LOG0(kInfo, "mixed precision: compute in {}, master weights and optimizer state in {}",
+                solver::dtype_name(s.dtype), solver::dtype_name(s.master_dtype));
+  }
   {
     // Each rank reads only its shards of the parameters its stage owns (HDF5 hyperslabs).
     ParamBlockReader reader(s.model, trainer.graph());
@@ -481,7 +510,8 @@ int train(RunSetup& s, const solver::Plan& plan) {
       const auto grads = trainer.gather_gradients();
       if (rank == 0) {
         const std::string path = fmt::format("{}/gradients_step{}.h5", c.output_dir, step);
-        write_gradients(path, grads, trainer.graph(), s.dtype, r.loss, step);
+        // Stored at the master precision: lossless for every compute dtype (bf16 has no HDF5 type).
+        write_gradients(path, grads, trainer.graph(), s.master_dtype, r.loss, step);
       }
     }
     const double flops_per_s = s.model_flops_per_step / step_s;

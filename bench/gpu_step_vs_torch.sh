@@ -7,11 +7,11 @@
 #   env: STRATA_BUILD_DIR (default <repo>/build-cuda), BATCHES (batch sizes to try, largest first,
 #   default "8 4 2 1": the first that Strata trains without running out of memory is used for
 #   both), STEPS (Strata steps, default 8; the median is over steps 3..), TORCH_WARMUP (3) /
-#   TORCH_STEPS (8), STRATA_DTYPE (f32: the dtype Strata trains in; bf16 training is not built),
+#   TORCH_STEPS (8), STRATA_DTYPE (bf16: Strata's train.dtype, f32 master weights and state),
 #   PRESET (dgx-h100: the cluster spec the plan and the peak come from), KEEP_WORK=1 keeps the
 #   temp dir. A dry run of the plumbing on a CPU: BACKEND=host DEVICE=cpu PRESET=local-cpu
-#   LAYERS=2 HIDDEN=64 HEADS=4 SEQ=32 VOCAB=128 BATCHES=4 (local-cpu has no bf16 peak: PEAK_BF16
-#   sets one).
+#   STRATA_DTYPE=f32 LAYERS=2 HIDDEN=64 HEADS=4 SEQ=32 VOCAB=128 BATCHES=4 (local-cpu has no
+#   bf16 peak: PEAK_BF16 sets one).
 # PyTorch runs twice with its best eager setup (torch_gpt_step.py --fast: flash attention where
 # torch has it, fused AdamW): f32 (Strata's arithmetic) and bf16 autocast (what its users run).
 set -euo pipefail
@@ -26,7 +26,7 @@ batches=${BATCHES:-8 4 2 1}
 steps=${STEPS:-8}
 torch_warmup=${TORCH_WARMUP:-3}
 torch_steps=${TORCH_STEPS:-8}
-dtype=${STRATA_DTYPE:-f32}
+dtype=${STRATA_DTYPE:-bf16}
 backend=${BACKEND:-cuda}
 device=${DEVICE:-cuda}
 preset=${PRESET:-dgx-h100}

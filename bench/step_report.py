@@ -101,7 +101,7 @@ def gpu_report(work, L, H, S, V, B, peak_flops, dtype):
     print("goals (issue 6): Strata tokens/s >= PyTorch bf16: " +
           ("MET" if strata_s <= t16["median_step_s"] else "NOT MET") +
           f"; MFU >= 40 % of the measured bf16 GEMM: {'MET' if mfu >= 0.4 else 'NOT MET'}" +
-          ("" if dtype == "bf16" else f" (Strata trained in {dtype}: bf16 training is not built)"))
+          ("" if dtype == "bf16" else f" (Strata trained in {dtype}, not bf16)"))
 
 
 if __name__ == "__main__":

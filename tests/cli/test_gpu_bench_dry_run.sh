@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 
-STRATA_BUILD_DIR="$(dirname "$STRATA")" BACKEND=host DEVICE=cpu PRESET=local-cpu PEAK_BF16=1e12 \
+STRATA_BUILD_DIR="$(dirname "$STRATA")" BACKEND=host DEVICE=cpu PRESET=local-cpu PEAK_BF16=1e12 STRATA_DTYPE=f32 \
   LAYERS=2 HIDDEN=64 HEADS=4 SEQ=32 VOCAB=128 BATCHES="4" STEPS=3 TORCH_WARMUP=1 TORCH_STEPS=2 \
   timeout 300 "$repo/bench/gpu_step_vs_torch.sh" > report.txt 2>&1
 check "gpu_step_vs_torch.sh exits 0 (report: $(tail -3 report.txt | tr '\n' ' '))" -- test $? -eq 0

@@ -6,7 +6,9 @@
 # all on one-member axes). f32, 2 SGD steps with momentum and gradient clipping:
 #   - one-rank cuda against one-rank host: losses, first-step gradients, final parameters;
 #   - 2 and 4 ranks (megatron pp 2 / pp 4, 1f1b and gpipe; a manual 2-stage plan with
-#     recomputation) against the one-rank cuda run, and their counted bytes against the plan's.
+#     recomputation) against the one-rank cuda run, and their counted bytes against the plan's;
+#   - bf16 compute with f32 master weights (train.dtype: bf16) on one rank and on a 2-stage
+#     pipeline against the host's f32 run, to bf16 accuracy (rtol 2e-2).
 # rtol 1e-4, norm-wise per tensor. SGD, not AdamW, so parameters stay proportional to gradients
 # (AdamW's first step turns rounding noise in near-zero gradients into +-lr). Exit 77 when no GPU
 # is visible (the one-rank cuda run is refused), so ctest reports the test as skipped.
@@ -76,4 +78,20 @@ expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train manual.yaml --set o
 check "manual2: losses, gradients and parameters equal the one-rank cuda run" -- \
   same_run cuda1 manual2
 check "manual2: counted bytes equal the plan's" -- bytes_match manual2
+
+# bf16: forward and backward in bf16 (f32 accumulation inside the kernels), f32 masters and state.
+# Planned on the dgx-h100 spec (local-cpu has no bf16 rate), one device per rank.
+BF16=(--set train.dtype=bf16 --set cluster.preset=dgx-h100 --set cluster.hosts=1)
+expect_exit 0 "mixed precision: compute in bf16, master weights and optimizer state in f32" -- \
+  "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml "${BF16[@]}" --set cluster.devices_per_host=1 \
+  --set output.dir=bf16_1
+check "bf16 one rank: losses, step-1 gradients and parameters within 2e-2 of the host f32 run" -- \
+  "${COMPARE[@]}" host1 bf16_1 2e-2 --grads 1
+check "bf16 one rank: final parameters within 2e-2 of the host f32 run" -- \
+  "${COMPARE[@]}" host1 bf16_1 2e-2
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train base.yaml "${BF16[@]}" \
+  --set cluster.devices_per_host=2 --set output.dir=bf16_pp2 --set plan.method=megatron \
+  --set plan.pp=2
+check "bf16 pp2: within 2e-2 of the host f32 run" -- "${COMPARE[@]}" host1 bf16_pp2 2e-2
+check "bf16 pp2: counted bytes equal the plan's" -- bytes_match bf16_pp2
 finish

@@ -152,25 +152,44 @@ void Executor::fill(TensorId id, double value) {
   write(id, std::vector<double>(static_cast<std::size_t>(solver::num_elements(t.shape)), value));
 }
 
+// The dtype gradients accumulate in: the master dtype when it is wider (mixed precision sums
+// the micro-batches' 16-bit gradients in f32 and rounds once, in unstash), else the tensor's.
+kernels::DType Executor::accumulation_dtype(TensorId id) const {
+  const solver::DType t = graph_.tensor(id).dtype;
+  const bool wider =
+      !in_master_.empty() && solver::dtype_size_bytes(master_dtype_) > solver::dtype_size_bytes(t);
+  return to_kernel_dtype(wider ? master_dtype_ : t);
+}
+
 void Executor::stash(TensorId id, bool first) {
   const auto& t = graph_.tensor(id);
-  const std::int64_t bytes = solver::num_bytes(t);
+  const std::int64_t n = solver::num_elements(t.shape);
+  const kernels::DType dt = to_kernel_dtype(t.dtype);
+  const kernels::DType acc = accumulation_dtype(id);
+  const std::int64_t bytes =
+      std::max<std::int64_t>(n * static_cast<std::int64_t>(kernels::dtype_size_bytes(acc)), 1);
   void*& shadow = stashed_[id];
   if (!shadow) {
-    shadow = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(bytes, 1)));
+    shadow = backend_.allocate(static_cast<std::size_t>(bytes));
     allocated_bytes_ += bytes;
   }
   if (first) {
-    backend_.copy(shadow, buffer(id), static_cast<std::size_t>(bytes));
-  } else {
-    backend_.add(to_kernel_dtype(t.dtype), shadow, buffer(id), shadow,
-                 solver::num_elements(t.shape));
+    backend_.convert(dt, buffer(id), acc, shadow, n);
+    return;
   }
+  const void* addend = buffer(id);
+  if (acc != dt) {
+    void* wide = scratch(7, bytes);
+    backend_.convert(dt, addend, acc, wide, n);
+    addend = wide;
+  }
+  backend_.add(acc, shadow, addend, shadow, n);
 }
 
 void Executor::unstash(TensorId id) {
-  backend_.copy(buffer(id), stashed_.at(id),
-                static_cast<std::size_t>(solver::num_bytes(graph_.tensor(id))));
+  const auto& t = graph_.tensor(id);
+  backend_.convert(accumulation_dtype(id), stashed_.at(id), to_kernel_dtype(t.dtype), buffer(id),
+                   solver::num_elements(t.shape));
 }
 
 void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {

@@ -50,6 +50,8 @@ class Executor {
   void fill(solver::TensorId id, double value);
   // Gradient accumulation in backend memory: a shadow buffer per tensor that `stash` sets to the
   // tensor's value (first) or adds it into (later), and `unstash` copies back into the tensor.
+  // With a wider master dtype (set_master_dtype) the shadow is in that dtype: micro-batch
+  // gradients are summed in f32 for bf16 compute and rounded once, by unstash.
   void stash(solver::TensorId id, bool first);
   void unstash(solver::TensorId id);
 
@@ -88,6 +90,7 @@ class Executor {
   void run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt);
   void run_update(const solver::Op& op, const StepContext& ctx, kernels::DType dt);
   kernels::DType kernel_dtype(solver::TensorId id) const;
+  kernels::DType accumulation_dtype(solver::TensorId id) const;
   void* scratch(std::size_t slot, std::int64_t bytes) const;  // reused per slot; grows
 
   const solver::Graph& graph_;

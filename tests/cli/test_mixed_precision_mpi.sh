@@ -4,7 +4,8 @@
 # as f32 compute with f64 masters, the same executor path as bf16 compute with f32 masters on a
 # GPU. With lr 2e-10 each AdamW step moves a weight by about 2e-10, under half an f32 step for
 # weights above 0.004: a pure-f32 run loses the updates, while the f64-master run's final weights
-# move as the pure-f64 run's do (to 5 % of the move), on one rank and on dp2 x tp2 and pp2 plans.
+# move as the pure-f64 run's do (to 5 % of the move), on one rank and on dp2 x tp2, pp2 and ZeRO-3
+# plans (the last two sum 2 micro-batches' gradients in the f64 accumulator).
 # A checkpointed and resumed mixed run equals the straight one bit for bit. Bad combinations exit 2.
 source "$(dirname "$0")/lib.sh"
 MPIRUN=(mpirun --oversubscribe --allow-run-as-root)
@@ -32,6 +33,8 @@ expect_exit 0 "done" -- "${MPIRUN[@]}" -np 4 "$STRATA" train run.yaml --set outp
   --set plan.method=megatron --set plan.dp=2 --set plan.tp=2
 expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml --set output.dir=pp2 \
   --set plan.method=megatron --set plan.pp=2 --set train.micro_batches=2
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml --set output.dir=zero3 \
+  --set plan.method=zero3 --set train.micro_batches=2
 
 /usr/bin/python3 - << 'PY' || { echo "FAIL: master weights"; FAILURES=$((FAILURES + 1)); }
 import h5py, numpy as np, sys
@@ -48,7 +51,8 @@ def move(run):
 ref = move("f64")
 scale = np.abs(ref).max()
 ok = 1e-9 < scale < 1e-8  # 20 steps of ~2e-10
-for run, lo, hi in [("mixed", 0, 0.05), ("dp2tp2", 0, 0.05), ("pp2", 0, 0.05), ("f32", 0.5, 1e9)]:
+for run, lo, hi in [("mixed", 0, 0.05), ("dp2tp2", 0, 0.05), ("pp2", 0, 0.05), ("zero3", 0, 0.05),
+                     ("f32", 0.5, 1e9)]:
     err = np.abs(move(run) - ref).max() / scale
     print(f"{run}: max |move - f64 move| = {err:.4f} of the f64 move ({scale:.2e})")
     ok = ok and lo <= err < hi

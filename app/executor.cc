@@ -380,7 +380,13 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
     }
     case OpKind::kSoftmax: {
       const Shape& x = shape(op.inputs[0]);
-      k.softmax_forward(dt, in(0), out(0), leading(x, 1), x.back());
+      if (solver::attr_int_or(op, "causal", 0) != 0) {
+        k.causal_softmax_forward(dt, in(0), out(0), leading(x, 2), x[x.size() - 2], x.back(),
+                                 solver::attr_int_or(op, "row_offset", 0),
+                                 solver::attr_int_or(op, "col_offset", 0));
+      } else {
+        k.softmax_forward(dt, in(0), out(0), leading(x, 1), x.back());
+      }
       return;
     }
     case OpKind::kAdd:

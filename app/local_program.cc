@@ -86,6 +86,9 @@ void add_shard_attrs(const solver::Graph& g, const solver::Op& global, const sol
         local.attrs["vocab_offset"] = b.slice(global.outputs[0], l.outputs[0])[0].offset;
       return;
     }
+    case OpKind::kSoftmax:
+      if (solver::attr_int_or(global, "causal", 0) == 0) return;
+      [[fallthrough]];
     case OpKind::kCausalMask:
     case OpKind::kCausalMaskGrad: {
       const auto s = b.slice(global.inputs[0], l.inputs[0]);

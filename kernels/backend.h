@@ -121,6 +121,14 @@ class Backend {
   // dx = y * (dy - sum(dy * y)) per row.
   void softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
                         std::int64_t cols);
+  // The causal mask and the softmax in one pass (attention's masked softmax): batch matrices
+  // [rows, cols]; row r keeps the elements c with c + col_offset <= r + row_offset, y is the
+  // softmax over those and exact zeros elsewhere (a row that keeps none is all zeros). Equals
+  // softmax_forward of causal_mask's output without writing that matrix; softmax_backward of
+  // its y is the whole gradient (masked elements of y are 0, so their dx is 0).
+  void causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                              std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                              std::int64_t col_offset);
   // batch matrices [rows, cols]; element (r, c) is masked when c + col_offset > r + row_offset
   // (offsets locate a shard in the global matrix). forward: masked -> -inf; backward: -> 0.
   void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
@@ -232,6 +240,9 @@ class Backend {
                                   std::int64_t cols) = 0;
   virtual void do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
                                    std::int64_t rows, std::int64_t cols) = 0;
+  virtual void do_causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                                         std::int64_t rows, std::int64_t cols,
+                                         std::int64_t row_offset, std::int64_t col_offset) = 0;
   virtual void do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
                               std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                               std::int64_t col_offset, bool backward) = 0;

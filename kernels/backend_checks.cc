@@ -262,14 +262,29 @@ void Backend::softmax_backward(DType dtype, const void* y, const void* dy, void*
   do_softmax_backward(dtype, y, dy, dx, rows, cols);
 }
 
+namespace {
+
+// The causal-mask calls: batch matrices [rows, cols] in x and y.
+void check_masked(const ArgChecks& c, const char* method, const void* x, const void* y,
+                  std::int64_t batch, std::int64_t rows, std::int64_t cols) {
+  c.require_sizes(method, "batch, rows, cols", {batch, rows, cols});
+  c.require_ptr(x, batch * rows * cols, method, "x");
+  c.require_ptr(y, batch * rows * cols, method, "y");
+}
+
+}  // namespace
+
+void Backend::causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                                     std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                                     std::int64_t col_offset) {
+  check_masked(checks(), "causal_softmax_forward", x, y, batch, rows, cols);
+  do_causal_softmax_forward(dtype, x, y, batch, rows, cols, row_offset, col_offset);
+}
+
 void Backend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
                           std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                           std::int64_t col_offset, bool backward) {
-  constexpr const char* kM = "causal_mask";
-  const ArgChecks c = checks();
-  c.require_sizes(kM, "batch, rows, cols", {batch, rows, cols});
-  c.require_ptr(x, batch * rows * cols, kM, "x");
-  c.require_ptr(y, batch * rows * cols, kM, "y");
+  check_masked(checks(), "causal_mask", x, y, batch, rows, cols);
   do_causal_mask(dtype, x, y, batch, rows, cols, row_offset, col_offset, backward);
 }
 

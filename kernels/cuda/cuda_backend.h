@@ -138,6 +138,9 @@ class CudaBackend final : public Backend {
                           std::int64_t cols) override;
   void do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
                            std::int64_t cols) override;
+  void do_causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                                 std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                                 std::int64_t col_offset) override;
   void do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
                       std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
                       bool backward) override;
@@ -199,6 +202,10 @@ class CudaBackend final : public Backend {
   void free_buffers() noexcept;  // partials_, status_, status_host_
   // Stream, sync-check flag, SM count and status word, for the launch helpers.
   cuda_detail::LaunchCtx ctx() const;
+  // softmax_forward and causal_softmax_forward: the softmax of each row's causal prefix
+  // (kernels/cuda/normalization.cu).
+  void softmax_prefix(DType dtype, const void* x, void* y, std::int64_t n_rows, std::int64_t cols,
+                      std::int64_t rows_per_matrix, std::int64_t shift, const char* method);
   void embedding_backward_impl(const char* method, DType dtype, const std::int32_t* tokens,
                                const void* dout, void* dtable, std::int64_t n_tokens,
                                std::int64_t vocab, std::int64_t dim, std::int64_t vocab_offset,

@@ -111,28 +111,35 @@ __global__ void layernorm_backward_dw_kernel(const T* dy, const T* x, const T* m
 
 // In place (y == x) is safe: each element is read and then written by the same thread, after
 // the block-wide reductions that read the row.
+// Row r's softmax runs over its first keep(r) = clamp((r mod rows_per_matrix) + shift + 1, 0,
+// cols) entries and writes zeros after them: the causal prefix of a batch of [rows_per_matrix,
+// cols] matrices (shift = row_offset - col_offset); shift >= cols keeps whole rows.
 template <class T>
-__global__ void softmax_forward_kernel(const T* x, T* y, std::int64_t rows, std::int64_t cols) {
+__global__ void softmax_forward_kernel(const T* x, T* y, std::int64_t rows, std::int64_t cols,
+                                       std::int64_t rows_per_matrix, std::int64_t shift) {
   using C = Compute<T>;
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
+    const std::int64_t keep = min(cols, max(std::int64_t{0}, r % rows_per_matrix + shift + 1));
+    for (std::int64_t j = keep + threadIdx.x; j < cols; j += blockDim.x)
+      yr[j] = to_storage<T>(C(0));
     C mx = cuda_detail::neg_inf<C>();
-    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    for (std::int64_t j = threadIdx.x; j < keep; j += blockDim.x) {
       const C v = to_compute(xr[j]);
       mx = v > mx ? v : mx;
     }
     mx = cuda_detail::block_max(mx);
     if (mx == cuda_detail::neg_inf<C>()) {  // every entry masked: zeros rather than NaN
-      for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = to_storage<T>(C(0));
+      for (std::int64_t j = threadIdx.x; j < keep; j += blockDim.x) yr[j] = to_storage<T>(C(0));
       continue;  // uniform across the block: mx is the block's common value
     }
     double s = 0;
-    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    for (std::int64_t j = threadIdx.x; j < keep; j += blockDim.x) {
       s += cuda_detail::exp_c(to_compute(xr[j]) - mx);
     }
     const C inv = static_cast<C>(1.0 / cuda_detail::block_sum(s));
-    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    for (std::int64_t j = threadIdx.x; j < keep; j += blockDim.x) {
       yr[j] = to_storage<T>(cuda_detail::exp_c(to_compute(xr[j]) - mx) * inv);
     }
   }
@@ -199,18 +206,31 @@ void CudaBackend::do_layernorm_backward(DType dtype, const void* dy, const void*
   });
 }
 
+void CudaBackend::softmax_prefix(DType dtype, const void* x, void* y, std::int64_t n_rows,
+                                 std::int64_t cols, std::int64_t rows_per_matrix,
+                                 std::int64_t shift, const char* method) {
+  if (cols == 0) return;
+  cuda_detail::dispatch_float(dtype, method, [&](auto tag) {
+    using T = decltype(tag);
+    if (n_rows == 0) return;
+    const cuda_detail::LaunchCtx c = ctx();
+    STRATA_LAUNCH(c, (softmax_forward_kernel<T>), cuda_detail::row_grid(c, n_rows),
+                  cuda_detail::row_threads(cols), static_cast<const T*>(x), static_cast<T*>(y),
+                  n_rows, cols, rows_per_matrix, shift);
+  });
+}
+
 void CudaBackend::do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
                                      std::int64_t cols) {
-  constexpr const char* kM = "softmax_forward";
-  if (cols == 0) return;
-  cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
-    using T = decltype(tag);
-    if (rows == 0) return;
-    const cuda_detail::LaunchCtx c = ctx();
-    STRATA_LAUNCH(c, (softmax_forward_kernel<T>), cuda_detail::row_grid(c, rows),
-                  cuda_detail::row_threads(cols), static_cast<const T*>(x), static_cast<T*>(y),
-                  rows, cols);
-  });
+  softmax_prefix(dtype, x, y, rows, cols, std::max<std::int64_t>(rows, 1), cols, "softmax_forward");
+}
+
+void CudaBackend::do_causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                                            std::int64_t rows, std::int64_t cols,
+                                            std::int64_t row_offset, std::int64_t col_offset) {
+  if (rows == 0) return;
+  softmax_prefix(dtype, x, y, batch * rows, cols, rows, row_offset - col_offset,
+                 "causal_softmax_forward");
 }
 
 void CudaBackend::do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx,

@@ -24,7 +24,8 @@ namespace strata::kernels {
 //  - gemm: beta == 0 does not read C (BLAS semantics). Batch items run in order, so stride_c 0
 //    with batch > 1 applies the items one after the other to the same C.
 //  - In-place calls (out aliasing an input of the same shape) are allowed for add, add_broadcast,
-//    gelu_forward, causal_mask and softmax_forward; not for permute, split/merge_heads.
+//    gelu_forward, causal_mask, softmax_forward and causal_softmax_forward; not for permute,
+//    split/merge_heads.
 //  - cross_entropy_* throws std::out_of_range for a target outside [0, vocab), as
 //    embedding_* does for tokens.
 //  - softmax_forward of a row that is entirely -inf gives zeros (torch gives NaN); masked (-inf)
@@ -91,6 +92,9 @@ class HostBackend final : public Backend {
                           std::int64_t cols) override;
   void do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx, std::int64_t rows,
                            std::int64_t cols) override;
+  void do_causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                                 std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
+                                 std::int64_t col_offset) override;
   void do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
                       std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
                       bool backward) override;

@@ -120,32 +120,55 @@ void HostBackend::do_layernorm_backward(DType dtype, const void* dy, const void*
   });
 }
 
-void HostBackend::do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
-                                     std::int64_t cols) {
-  constexpr const char* kM = "softmax_forward";
+namespace {
+
+// Softmax of `n_rows` rows of `cols` over each row's first keep(r) entries, zeros after them:
+// keep(r) = clamp((r mod rows_per_matrix) + shift + 1, 0, cols), the causal prefix of a row of a
+// batch of [rows_per_matrix, cols] matrices (shift = row_offset - col_offset); shift >= cols
+// keeps whole rows (plain softmax). A row whose kept entries are all -inf (or none) is zeros.
+void softmax_prefix(DType dtype, const void* x, void* y, std::int64_t n_rows, std::int64_t cols,
+                    std::int64_t rows_per_matrix, std::int64_t shift, const char* method) {
   if (cols == 0) return;
-  detail::dispatch_float(dtype, kM, [&](auto tag) {
+  detail::dispatch_float(dtype, method, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
     Kokkos::parallel_for(
-        kM, host_range(rows), KOKKOS_LAMBDA(std::int64_t r) {
+        method, host_range(n_rows), KOKKOS_LAMBDA(std::int64_t r) {
           const T* xr = px + r * cols;
           T* yr = py + r * cols;
-          const T mx = detail::row_max(xr, cols);
+          const std::int64_t keep =
+              std::min(cols, std::max<std::int64_t>(0, r % rows_per_matrix + shift + 1));
+          for (std::int64_t j = keep; j < cols; ++j) yr[j] = T(0);
+          const T mx = keep > 0 ? detail::row_max(xr, keep) : -std::numeric_limits<T>::infinity();
           if (mx == -std::numeric_limits<T>::infinity()) {
             // Every entry masked: no distribution exists; give zeros rather than NaN.
-            for (std::int64_t j = 0; j < cols; ++j) yr[j] = T(0);
+            for (std::int64_t j = 0; j < keep; ++j) yr[j] = T(0);
             return;
           }
           // exp(-inf - mx) is exactly 0, so masked entries stay exact zeros.
-          detail::exp_shifted(xr, yr, cols, mx);
+          detail::exp_shifted(xr, yr, keep, mx);
           const double s =
-              detail::sum8(cols, [yr](std::int64_t j) { return static_cast<double>(yr[j]); });
+              detail::sum8(keep, [yr](std::int64_t j) { return static_cast<double>(yr[j]); });
           const T inv = static_cast<T>(1.0 / s);
-          for (std::int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+          for (std::int64_t j = 0; j < keep; ++j) yr[j] *= inv;
         });
   });
+}
+
+}  // namespace
+
+void HostBackend::do_softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
+                                     std::int64_t cols) {
+  softmax_prefix(dtype, x, y, rows, cols, std::max<std::int64_t>(rows, 1), cols, "softmax_forward");
+}
+
+void HostBackend::do_causal_softmax_forward(DType dtype, const void* x, void* y, std::int64_t batch,
+                                            std::int64_t rows, std::int64_t cols,
+                                            std::int64_t row_offset, std::int64_t col_offset) {
+  if (rows == 0) return;
+  softmax_prefix(dtype, x, y, batch * rows, cols, rows, row_offset - col_offset,
+                 "causal_softmax_forward");
 }
 
 void HostBackend::do_softmax_backward(DType dtype, const void* y, const void* dy, void* dx,

@@ -25,7 +25,7 @@ double elements(const Graph& g, TensorId id) {
 //   gelu_grad                                     16
 //   layernorm                                     8   (mean, var, normalise, scale, shift)
 //   layernorm_grad                                14
-//   softmax                                       5   (max, subtract, exp, sum, divide)
+//   softmax (causal or not)                       5   (max, subtract, exp, sum, divide)
 //   softmax_grad                                  4   (dot, subtract, multiply)
 //   cross_entropy, cross_entropy_grad (logits)    5
 //   adamw (parameter)                             12

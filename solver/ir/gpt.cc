@@ -172,8 +172,10 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
     // scores[b,a,s,t] = sum_d q[b,a,s,d] k[b,a,t,d] / sqrt(D)
     TensorId att =
         matmul(op + "attn.scores", "basd,batd->bast", out(split, 0), out(split, 1), layer, scale);
-    att = unary(OpKind::kCausalMask, op + "attn.mask", {att}, layer);
-    att = unary(OpKind::kSoftmax, op + "attn.softmax", {att}, layer);
+    // The causal mask and the softmax as one op (kernels' causal_softmax_forward): the masked
+    // scores are never stored, and the softmax gradient is the whole gradient.
+    att = out(g.add_op(OpKind::kSoftmax, op + "attn.softmax", {att}, {{"causal", std::int64_t{1}}},
+                       layer));
     TensorId ctx = matmul(op + "attn.ctx", "bast,batd->basd", att, out(split, 2), layer);
     // [B,A,S,D] -> [B,S,A,D], then y[b,s,n] = sum_{a,d} ctx[b,s,a,d] w[a,d,n]
     ctx = out(g.add_op(OpKind::kMergeHeads, op + "attn.merge", {ctx},

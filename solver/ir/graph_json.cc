@@ -201,10 +201,10 @@ Graph decode_graph_json(const std::string& text, std::int64_t batch) {
       fail("version " + std::to_string(version) + " is newer than supported " +
            std::to_string(kGraphVersion));
     }
-    if (version < kGraphVersion) {
+    if (version < kOldestGraphVersion) {
       // Version 1 packed heads into composite dims ([B,S,3H] qkv); its ops no longer infer.
       fail("version " + std::to_string(version) + " is older than supported " +
-           std::to_string(kGraphVersion) +
+           std::to_string(kOldestGraphVersion) +
            " (attention without factored head dims); re-create the model file");
     }
 

@@ -15,7 +15,10 @@
 namespace strata::solver {
 
 inline constexpr const char* kGraphFormat = "strata-graph";
-inline constexpr int kGraphVersion = 2;
+// Version 3: GPT's attention is one causal softmax (softmax with attr causal = 1) where version 2
+// had causal_mask + softmax; version 2 graphs still read (both forms run). Version 1 does not.
+inline constexpr int kGraphVersion = 3;
+inline constexpr int kOldestGraphVersion = 2;
 
 // Serialises the forward graph built for any batch; the input tensors' dim 0 is written as -1.
 std::string encode_graph_json(const Graph& graph);

@@ -29,7 +29,9 @@ enum class OpKind : std::uint8_t {
   kSplitHeads,         // (x [B,S,P,A,D] | [B,S,A,D] if P == 1) -> P x [B,A,S,D]; parts, heads
   kMergeHeads,         // P x [B,A,S,D] -> [B,S,P,A,D] | [B,S,A,D] if P == 1; parts, heads
   kCausalMask,         // (x [...,S,S]) -> y, elements with column > row set to -inf
-  kSoftmax,            // (x [...,T]) -> y, over the last dim
+  kSoftmax,            // (x [...,T]) -> y, over the last dim; attr causal = 1: x [..., S, T]
+                       // causally masked first (c > r is left out and 0 in y; "row_offset",
+                       // "col_offset" on a shard), the fused form of causal_mask + softmax
   kAdd,                // (a, b) -> a + b, same shapes (residual add; gradient accumulation)
   kCrossEntropy,       // (logits [B,S,V], targets i32 [B,S]) -> loss [] = mean over B*S tokens
   // ---- backward

@@ -244,7 +244,10 @@ std::vector<OutputSpec> infer(const Checker& c) {
     case OpKind::kSoftmax: {
       c.expect_inputs(1);
       c.expect_floating(0);
-      if (op.kind == OpKind::kCausalMask || op.kind == OpKind::kCausalMaskGrad) {
+      const bool causal = op.kind == OpKind::kCausalMask || op.kind == OpKind::kCausalMaskGrad ||
+                          (op.kind == OpKind::kSoftmax && attr_int_or(op, "causal", 0) != 0);
+      if (op.kind == OpKind::kSoftmax && op.attrs.count("causal")) c.int_attr("causal", 0, 1);
+      if (causal) {
         c.expect_min_rank(0, 2, "x");
         const Shape& s = c.shape(0);
         if (s[s.size() - 1] != s[s.size() - 2]) {

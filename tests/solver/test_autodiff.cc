@@ -118,13 +118,15 @@ TEST_CASE("gradient rules produce the documented ops", "[ir][autodiff]") {
   CHECK(op_named(g, "loss.grad").kind == OpKind::kCrossEntropyGrad);
   CHECK(op_named(g, "loss.grad").inputs[2] == tg.loss_grad);
 
-  // backward op count: embedding 2 (embedding_grad, reduce_sum) + 23 per block
-  // (ln 2x1, matmuls 5x2, bias 3x1, split, mask, softmax, merge, gelu) + head 4 (ln_f,
+  // backward op count: embedding 2 (embedding_grad, reduce_sum) + 22 per block
+  // (ln 2x1, matmuls 5x2, bias 3x1, split, causal softmax, merge, gelu) + head 4 (ln_f,
   // lm_head 2, cross_entropy) + sums: 2 per block (residual stream read twice) + 1 (wte)
-  //   = 2 + 23*2 + 4 + 2*2 + 1 = 57
+  //   = 2 + 22*2 + 4 + 2*2 + 1 = 55
   int backward = 0;
   for (const Op& op : g.ops) backward += op.phase == OpPhase::kBackward;
-  CHECK(backward == 57);
+  CHECK(backward == 55);
+  // The causal softmax's gradient is the plain softmax gradient: its y is 0 where it masked.
+  CHECK(op_named(g, "h.0.attn.softmax.grad").kind == OpKind::kSoftmaxGrad);
 }
 
 TEST_CASE("the tied embedding's gradient is the sum of two partials", "[ir][autodiff]") {

@@ -217,6 +217,12 @@ TEST_CASE("shape errors name the op, the kind and the shapes", "[ir][shape]") {
   // causal mask needs square trailing dims
   CHECK_THROWS_WITH(apply(g, OpKind::kCausalMask, "mask", {sq}),
                     Contains("op mask (causal_mask)") && Contains("[2, 3, 4, 5]"));
+  // so does the causal softmax (a plain softmax does not), whose causal flag is 0 or 1
+  CHECK_THROWS_WITH(apply(g, OpKind::kSoftmax, "csm", {sq}, {{"causal", std::int64_t{1}}}),
+                    Contains("op csm (softmax)") && Contains("[2, 3, 4, 5]"));
+  CHECK_NOTHROW(apply(g, OpKind::kSoftmax, "sm", {sq}, {{"causal", std::int64_t{0}}}));
+  CHECK_THROWS_WITH(apply(g, OpKind::kSoftmax, "csm2", {sq}, {{"causal", std::int64_t{2}}}),
+                    Contains("causal"));
   CHECK_THROWS_WITH(apply(g, OpKind::kAdd, "res", {x, sq}),
                     Contains("op res (add)") && Contains("differ in shape"));
   CHECK_THROWS_WITH(apply(g, OpKind::kCrossEntropy, "ce", {sq, tok}),

@@ -662,6 +662,31 @@ TEST_CASE("causal_mask forward and backward with offsets", "[kernels][cuda]") {
   }
 }
 
+TEST_CASE("causal_softmax_forward with offsets, in place", "[kernels][cuda]") {
+  STRATA_REQUIRE_GPU();
+  std::mt19937_64 rng(13);
+  for (const auto& p : precisions()) {
+    for (auto [ro, co] :
+         {std::pair<std::int64_t, std::int64_t>{0, 0}, {8, 0}, {0, 5}, {3, 11}, {0, 40}}) {
+      for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{9, 13}, {256, 1024}}) {
+        const std::int64_t batch = 3, n = batch * rows * cols;
+        Both x(p, random_in(rng, p.dtype, n, -8, 8)), y(p, n);
+        for (Side s : kSides) {
+          backend(s).causal_softmax_forward(dtype_on(p, s), x[s], y[s], batch, rows, cols, ro, co);
+        }
+        const std::string what = "causal_softmax_forward " + std::to_string(rows) + "x" +
+                                 std::to_string(cols) + " offsets " + std::to_string(ro) + "," +
+                                 std::to_string(co);
+        CHECK_GPU_MATCHES(p, what, y);
+        for (Side s : kSides) {
+          backend(s).causal_softmax_forward(dtype_on(p, s), x[s], x[s], batch, rows, cols, ro, co);
+        }
+        CHECK_GPU_MATCHES(p, what + " in place", x);
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------------------ normalisations
 TEST_CASE("layernorm forward and backward", "[kernels][cuda]") {
   STRATA_REQUIRE_GPU();

@@ -141,7 +141,7 @@ TEST_CASE("graph JSON rejects malformed content", "[ir][json]") {
   // version 1 packed heads into composite dims; its attention ops no longer infer
   require_rejected(mutated([](json& j) { j["version"] = 1; }), "version 1 is older");
   // version 2 (attention as causal_mask + softmax) still reads
-  CHECK_NOTHROW(decode_graph_json(mutated([](json& j) { j["version"] = 2; }), 2));
+  CHECK_NOTHROW(decode_graph_json(mutated([](json& j) { j["version"] = 2; }).dump(), 2));
   require_rejected(mutated([](json& j) { j["version"] = "1"; }), "version must be an integer");
   require_rejected(mutated([](json& j) { j.erase("ops"); }), "missing field 'ops'");
   require_rejected(mutated([](json& j) { j["num_layers"] = 0; }), "num_layers");

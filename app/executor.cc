@@ -344,7 +344,13 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       run_matmul(op);
       return;
     case OpKind::kGelu:
-      k.gelu_forward(dt, in(0), out(0), count(op.inputs[0]));
+      if (op.inputs.size() == 2) {  // fused bias: x [outer, inner], bias [inner]
+        const std::int64_t inner = count(op.inputs[1]);
+        k.bias_gelu_forward(dt, in(0), in(1), out(0),
+                            count(op.inputs[0]) / std::max<std::int64_t>(inner, 1), inner);
+      } else {
+        k.gelu_forward(dt, in(0), out(0), count(op.inputs[0]));
+      }
       return;
     case OpKind::kSplitHeads:
     case OpKind::kMergeHeads: {
@@ -421,7 +427,13 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       return;
     }
     case OpKind::kGeluGrad:
-      k.gelu_backward(dt, in(0), in(1), out(0), count(op.inputs[0]));
+      if (op.inputs.size() == 3) {  // fused bias: (x, bias, dy)
+        const std::int64_t inner = count(op.inputs[1]);
+        k.bias_gelu_backward(dt, in(0), in(1), in(2), out(0),
+                             count(op.inputs[0]) / std::max<std::int64_t>(inner, 1), inner);
+      } else {
+        k.gelu_backward(dt, in(0), in(1), out(0), count(op.inputs[0]));
+      }
       return;
     case OpKind::kSoftmaxGrad: {
       const Shape& y = shape(op.inputs[0]);

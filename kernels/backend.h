@@ -105,6 +105,14 @@ class Backend {
   // y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) and its derivative times dy.
   void gelu_forward(DType dtype, const void* x, void* y, std::int64_t n);
   void gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n);
+  // Bias add and GELU in one pass (the MLP's fc bias and activation): x [outer, inner], bias
+  // [inner]; h = x + bias rounded to the dtype (what add_broadcast stores), then
+  // forward: y = gelu(h); backward: dx = gelu'(h) dy. h itself is never stored: the backward
+  // recomputes it from x and the bias. Equal to add_broadcast + gelu_forward / gelu_backward.
+  void bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y, std::int64_t outer,
+                         std::int64_t inner);
+  void bias_gelu_backward(DType dtype, const void* x, const void* bias, const void* dy, void* dx,
+                          std::int64_t outer, std::int64_t inner);
   // out (f64 scalar in backend memory) = sum x^2, accumulated in double.
   void sum_squares(DType dtype, const void* x, std::int64_t n, double* out);
 
@@ -229,6 +237,10 @@ class Backend {
   virtual void do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) = 0;
   virtual void do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
                                 std::int64_t n) = 0;
+  virtual void do_bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
+                                    std::int64_t outer, std::int64_t inner) = 0;
+  virtual void do_bias_gelu_backward(DType dtype, const void* x, const void* bias, const void* dy,
+                                     void* dx, std::int64_t outer, std::int64_t inner) = 0;
   virtual void do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) = 0;
   virtual void do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b,
                                     void* y, void* mean, void* rstd, std::int64_t rows,

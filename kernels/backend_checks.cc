@@ -197,6 +197,33 @@ void Backend::gelu_backward(DType dtype, const void* x, const void* dy, void* dx
   do_gelu_backward(dtype, x, dy, dx, n);
 }
 
+namespace {
+
+// The bias + GELU calls: x and out [outer, inner], bias [inner].
+void check_bias_gelu(const ArgChecks& c, const char* method, const void* x, const void* bias,
+                     const void* out, const char* out_name, std::int64_t outer,
+                     std::int64_t inner) {
+  c.require_sizes(method, "outer, inner", {outer, inner});
+  c.require_ptr(x, outer * inner, method, "x");
+  c.require_ptr(bias, outer > 0 ? inner : 0, method, "bias");
+  c.require_ptr(out, outer * inner, method, out_name);
+}
+
+}  // namespace
+
+void Backend::bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
+                                std::int64_t outer, std::int64_t inner) {
+  check_bias_gelu(checks(), "bias_gelu_forward", x, bias, y, "y", outer, inner);
+  do_bias_gelu_forward(dtype, x, bias, y, outer, inner);
+}
+
+void Backend::bias_gelu_backward(DType dtype, const void* x, const void* bias, const void* dy,
+                                 void* dx, std::int64_t outer, std::int64_t inner) {
+  check_bias_gelu(checks(), "bias_gelu_backward", x, bias, dx, "dx", outer, inner);
+  checks().require_ptr(dy, outer * inner, "bias_gelu_backward", "dy");
+  do_bias_gelu_backward(dtype, x, bias, dy, dx, outer, inner);
+}
+
 void Backend::sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
   constexpr const char* kM = "sum_squares";
   checks().require_sizes(kM, "n", {n});

@@ -126,6 +126,10 @@ class CudaBackend final : public Backend {
   void do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) override;
   void do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
                         std::int64_t n) override;
+  void do_bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
+                            std::int64_t outer, std::int64_t inner) override;
+  void do_bias_gelu_backward(DType dtype, const void* x, const void* bias, const void* dy, void* dx,
+                             std::int64_t outer, std::int64_t inner) override;
   void do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) override;
 
   void do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
@@ -202,6 +206,9 @@ class CudaBackend final : public Backend {
   void free_buffers() noexcept;  // partials_, status_, status_host_
   // Stream, sync-check flag, SM count and status word, for the launch helpers.
   cuda_detail::LaunchCtx ctx() const;
+  // gelu_forward / gelu_backward (bias null) and their bias_gelu forms; dy null: forward.
+  void gelu_impl(DType dtype, const void* x, const void* bias, const void* dy, void* out,
+                 std::int64_t n, std::int64_t inner, const char* method);
   // softmax_forward and causal_softmax_forward: the softmax of each row's causal prefix
   // (kernels/cuda/normalization.cu).
   void softmax_prefix(DType dtype, const void* x, void* y, std::int64_t n_rows, std::int64_t cols,

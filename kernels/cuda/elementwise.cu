@@ -70,15 +70,25 @@ __device__ __forceinline__ C gelu_grad(C x, C dy) {
                C(0.5) * x * (C(1) - t * t) * c * (C(1) + static_cast<C>(3 * kGeluCubic) * x2));
 }
 
+// h = x[i] + bias[i mod inner] rounded to T, as add_broadcast would store it (bias null: x[i]).
 template <class T>
-__global__ void gelu_forward_kernel(const T* x, T* y, std::int64_t n) {
-  STRATA_GRID_STRIDE(i, n) { y[i] = to_storage<T>(gelu_value(to_compute(x[i]))); }
+__device__ __forceinline__ Compute<T> biased(const T* x, const T* bias, std::int64_t inner,
+                                             std::int64_t i) {
+  if (bias == nullptr) return to_compute(x[i]);
+  return to_compute(to_storage<T>(to_compute(x[i]) + to_compute(bias[i % inner])));
 }
 
 template <class T>
-__global__ void gelu_backward_kernel(const T* x, const T* dy, T* dx, std::int64_t n) {
+__global__ void gelu_forward_kernel(const T* x, const T* bias, T* y, std::int64_t n,
+                                    std::int64_t inner) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = to_storage<T>(gelu_value(biased(x, bias, inner, i))); }
+}
+
+template <class T>
+__global__ void gelu_backward_kernel(const T* x, const T* bias, const T* dy, T* dx, std::int64_t n,
+                                     std::int64_t inner) {
   STRATA_GRID_STRIDE(i, n) {
-    dx[i] = to_storage<T>(gelu_grad(to_compute(x[i]), to_compute(dy[i])));
+    dx[i] = to_storage<T>(gelu_grad(biased(x, bias, inner, i), to_compute(dy[i])));
   }
 }
 
@@ -150,27 +160,43 @@ void CudaBackend::do_reduce_sum_outer(DType dtype, const void* x, void* out, std
   });
 }
 
-void CudaBackend::do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
-  constexpr const char* kM = "gelu_forward";
-  cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
+void CudaBackend::gelu_impl(DType dtype, const void* x, const void* bias, const void* dy, void* out,
+                            std::int64_t n, std::int64_t inner, const char* method) {
+  cuda_detail::dispatch_float(dtype, method, [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
     const cuda_detail::LaunchCtx c = ctx();
-    STRATA_LAUNCH(c, (gelu_forward_kernel<T>), cuda_detail::grid_for(c, n), cuda_detail::kThreads,
-                  static_cast<const T*>(x), static_cast<T*>(y), n);
+    const auto* px = static_cast<const T*>(x);
+    const auto* pb = static_cast<const T*>(bias);
+    if (dy == nullptr) {
+      STRATA_LAUNCH(c, (gelu_forward_kernel<T>), cuda_detail::grid_for(c, n), cuda_detail::kThreads,
+                    px, pb, static_cast<T*>(out), n, inner);
+    } else {
+      STRATA_LAUNCH(c, (gelu_backward_kernel<T>), cuda_detail::grid_for(c, n),
+                    cuda_detail::kThreads, px, pb, static_cast<const T*>(dy), static_cast<T*>(out),
+                    n, inner);
+    }
   });
+}
+
+void CudaBackend::do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
+  gelu_impl(dtype, x, nullptr, nullptr, y, n, std::max<std::int64_t>(n, 1), "gelu_forward");
 }
 
 void CudaBackend::do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
                                    std::int64_t n) {
-  constexpr const char* kM = "gelu_backward";
-  cuda_detail::dispatch_float(dtype, kM, [&](auto tag) {
-    using T = decltype(tag);
-    if (n == 0) return;
-    const cuda_detail::LaunchCtx c = ctx();
-    STRATA_LAUNCH(c, (gelu_backward_kernel<T>), cuda_detail::grid_for(c, n), cuda_detail::kThreads,
-                  static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dx), n);
-  });
+  gelu_impl(dtype, x, nullptr, dy, dx, n, std::max<std::int64_t>(n, 1), "gelu_backward");
+}
+
+void CudaBackend::do_bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
+                                       std::int64_t outer, std::int64_t inner) {
+  gelu_impl(dtype, x, bias, nullptr, y, outer * inner, inner, "bias_gelu_forward");
+}
+
+void CudaBackend::do_bias_gelu_backward(DType dtype, const void* x, const void* bias,
+                                        const void* dy, void* dx, std::int64_t outer,
+                                        std::int64_t inner) {
+  gelu_impl(dtype, x, bias, dy, dx, outer * inner, inner, "bias_gelu_backward");
 }
 
 void CudaBackend::do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {

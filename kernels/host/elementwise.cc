@@ -64,6 +64,67 @@ inline void gelu_backward_span(const double* x, const double* dy, double* dx, st
 
 constexpr std::int64_t kReduceChunk = 4096;
 
+// h = x + bias[i mod inner] for the n elements from i0 (bias null: h = x), rounded to T as
+// add_broadcast stores it, a stack block at a time, each block handed to span(h, i, w).
+template <class T, class Span>
+inline void with_bias(const T* x, const T* bias, std::int64_t inner, std::int64_t i0,
+                      std::int64_t n, Span&& span) {
+  if (bias == nullptr) {
+    span(x + i0, i0, n);
+    return;
+  }
+  constexpr std::int64_t kBlock = 256;
+  T h[kBlock];
+  for (std::int64_t done = 0; done < n;) {
+    const std::int64_t i = i0 + done, j = i % inner;
+    const std::int64_t w = std::min({kBlock, n - done, inner - j});
+    for (std::int64_t k = 0; k < w; ++k) h[k] = x[i + k] + bias[j + k];
+    span(h, i, w);
+    done += w;
+  }
+}
+
+// gelu_forward (bias null) and bias_gelu_forward over n = outer * inner elements.
+void gelu_forward_impl(DType dtype, const void* x, const void* bias, void* y, std::int64_t n,
+                       std::int64_t inner, const char* method) {
+  detail::dispatch_float(dtype, method, [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x);
+    const T* pb = static_cast<const T*>(bias);
+    T* py = static_cast<T*>(y);
+    const std::int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
+    Kokkos::parallel_for(
+        method, host_range(chunks), KOKKOS_LAMBDA(std::int64_t c) {
+          const std::int64_t i0 = c * kGeluChunk;
+          with_bias(px, pb, inner, i0, std::min(kGeluChunk, n - i0),
+                    [py](const T* h, std::int64_t i, std::int64_t w) {
+                      gelu_forward_span(h, py + i, w);
+                    });
+        });
+  });
+}
+
+// gelu_backward (bias null) and bias_gelu_backward.
+void gelu_backward_impl(DType dtype, const void* x, const void* bias, const void* dy, void* dx,
+                        std::int64_t n, std::int64_t inner, const char* method) {
+  detail::dispatch_float(dtype, method, [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x);
+    const T* pb = static_cast<const T*>(bias);
+    const T* pdy = static_cast<const T*>(dy);
+    T* pdx = static_cast<T*>(dx);
+    const std::int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
+    Kokkos::parallel_for(
+        method, host_range(chunks), KOKKOS_LAMBDA(std::int64_t c) {
+          const std::int64_t i0 = c * kGeluChunk;
+          with_bias(px, pb, inner, i0, std::min(kGeluChunk, n - i0),
+                    [pdy, pdx](const T* h, std::int64_t i, std::int64_t w) {
+                      gelu_backward_span(h, pdy + i, pdx + i, w);
+                    });
+        });
+  });
+}
+
 }  // namespace
 
 void HostBackend::do_add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
@@ -118,33 +179,25 @@ void HostBackend::do_reduce_sum_outer(DType dtype, const void* x, void* out, std
 }
 
 void HostBackend::do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
-  detail::dispatch_float(dtype, "gelu_forward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = static_cast<const T*>(x);
-    T* py = static_cast<T*>(y);
-    const std::int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
-    Kokkos::parallel_for(
-        "gelu_forward", host_range(chunks), KOKKOS_LAMBDA(std::int64_t c) {
-          const std::int64_t i0 = c * kGeluChunk;
-          gelu_forward_span(px + i0, py + i0, std::min(kGeluChunk, n - i0));
-        });
-  });
+  gelu_forward_impl(dtype, x, nullptr, y, n, std::max<std::int64_t>(n, 1), "gelu_forward");
 }
 
 void HostBackend::do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
                                    std::int64_t n) {
-  detail::dispatch_float(dtype, "gelu_backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = static_cast<const T*>(x);
-    const T* pdy = static_cast<const T*>(dy);
-    T* pdx = static_cast<T*>(dx);
-    const std::int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
-    Kokkos::parallel_for(
-        "gelu_backward", host_range(chunks), KOKKOS_LAMBDA(std::int64_t c) {
-          const std::int64_t i0 = c * kGeluChunk;
-          gelu_backward_span(px + i0, pdy + i0, pdx + i0, std::min(kGeluChunk, n - i0));
-        });
-  });
+  gelu_backward_impl(dtype, x, nullptr, dy, dx, n, std::max<std::int64_t>(n, 1), "gelu_backward");
+}
+
+void HostBackend::do_bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
+                                       std::int64_t outer, std::int64_t inner) {
+  if (outer * inner == 0) return;
+  gelu_forward_impl(dtype, x, bias, y, outer * inner, inner, "bias_gelu_forward");
+}
+
+void HostBackend::do_bias_gelu_backward(DType dtype, const void* x, const void* bias,
+                                        const void* dy, void* dx, std::int64_t outer,
+                                        std::int64_t inner) {
+  if (outer * inner == 0) return;
+  gelu_backward_impl(dtype, x, bias, dy, dx, outer * inner, inner, "bias_gelu_backward");
 }
 
 void HostBackend::do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {

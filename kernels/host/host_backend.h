@@ -80,6 +80,10 @@ class HostBackend final : public Backend {
   void do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) override;
   void do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
                         std::int64_t n) override;
+  void do_bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
+                            std::int64_t outer, std::int64_t inner) override;
+  void do_bias_gelu_backward(DType dtype, const void* x, const void* bias, const void* dy, void* dx,
+                             std::int64_t outer, std::int64_t inner) override;
   void do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) override;
 
   void do_layernorm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,

@@ -257,10 +257,22 @@ TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
                {target(0), target(1), target(2)});
         break;
       }
-      // y = gelu(x): dx = gelu'(x) dy
-      case OpKind::kGelu:
-        b.emit(OpKind::kGeluGrad, op, ".grad", {op.inputs[0], gy[0]}, {}, {op.inputs[0]});
+      // y = gelu(x): dx = gelu'(x) dy. Fused y = gelu(x + bias): dh = gelu'(x + bias) dy (h
+      // recomputed, never stored) is dx, and dbias sums dh over the leading dims (as bias_add).
+      case OpKind::kGelu: {
+        if (op.inputs.size() == 1) {
+          b.emit(OpKind::kGeluGrad, op, ".grad", {op.inputs[0], gy[0]}, {}, {op.inputs[0]});
+          break;
+        }
+        const TensorId dh =
+            b.emit(OpKind::kGeluGrad, op, ".grad", {op.inputs[0], op.inputs[1], gy[0]}, {},
+                   {need(0) ? op.inputs[0] : kNoTensor})[0];
+        if (need(1)) {
+          const auto keep = static_cast<std::int64_t>(g.tensor(op.inputs[1]).shape.size());
+          b.emit(OpKind::kReduceSum, op, ".grad_bias", {dh}, {{"keep", keep}}, {op.inputs[1]});
+        }
         break;
+      }
       // y = softmax(x): dx = y (dy - sum_t dy y)
       case OpKind::kSoftmax:
         b.emit(OpKind::kSoftmaxGrad, op, ".grad", {op.outputs[0], gy[0]}, {}, {op.inputs[0]});

@@ -188,8 +188,8 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
     const TensorId ln2 =
         layernorm(op + "ln_2", x, g.at(pn + "ln_2.weight"), g.at(pn + "ln_2.bias"), layer);
     TensorId m = matmul(op + "mlp.fc", "bsk,kn->bsn", ln2, g.at(pn + "mlp.c_fc.weight"), layer);
-    m = unary(OpKind::kBiasAdd, op + "mlp.fc_bias", {m, g.at(pn + "mlp.c_fc.bias")}, layer);
-    m = unary(OpKind::kGelu, op + "mlp.gelu", {m}, layer);
+    // The fc bias and the GELU as one op: gelu(m + bias), whose backward recomputes m + bias.
+    m = unary(OpKind::kGelu, op + "mlp.gelu", {m, g.at(pn + "mlp.c_fc.bias")}, layer);
     m = matmul(op + "mlp.proj", "bsk,kn->bsn", m, g.at(pn + "mlp.c_proj.weight"), layer);
     m = unary(OpKind::kBiasAdd, op + "mlp.proj_bias", {m, g.at(pn + "mlp.c_proj.bias")}, layer);
     x = unary(OpKind::kAdd, op + "mlp.residual", {x, m}, layer);

@@ -15,8 +15,9 @@
 namespace strata::solver {
 
 inline constexpr const char* kGraphFormat = "strata-graph";
-// Version 3: GPT's attention is one causal softmax (softmax with attr causal = 1) where version 2
-// had causal_mask + softmax; version 2 graphs still read (both forms run). Version 1 does not.
+// Version 3: GPT's attention is one causal softmax (softmax with attr causal = 1) and its MLP's fc
+// bias and GELU one gelu(x, bias), where version 2 had causal_mask + softmax and bias_add + gelu;
+// version 2 graphs still read (both forms run). Version 1 does not.
 inline constexpr int kGraphVersion = 3;
 inline constexpr int kOldestGraphVersion = 2;
 

@@ -91,7 +91,23 @@ IndexMap index_map(const Graph& graph, const Op& op) {
       m = {{eq.lhs, eq.rhs}, {eq.out}, reduced, "", ""};
       break;
     }
-    case OpKind::kBiasAdd: {  // out[..., n...] = x[..., n...] + bias[n...]
+    // out[..., n...] = x[..., n...] + bias[n...]; the fused gelu(x + bias) and its gradient
+    // (x, bias, dy) -> dh read the same way.
+    case OpKind::kBiasAdd:
+    case OpKind::kGelu:
+    case OpKind::kGeluGrad: {
+      const bool fused = (op.kind == OpKind::kGelu && op.inputs.size() == 2) ||
+                         (op.kind == OpKind::kGeluGrad && op.inputs.size() == 3);
+      if (op.kind != OpKind::kBiasAdd && !fused) {
+        const std::string x = with_last(in_rank(0), 'h');
+        m = {
+            op.kind == OpKind::kGelu ? std::vector<std::string>{x} : std::vector<std::string>{x, x},
+            {x},
+            "",
+            "",
+            ""};
+        break;
+      }
       const std::size_t r = in_rank(0), rb = in_rank(1);
       if (rb > r) throw std::invalid_argument("index map: op " + op.name + ": bias rank > x rank");
       // GPT's qkv bias [3,A,D] reads "pad"; a plain [N] bias "n".
@@ -99,19 +115,19 @@ IndexMap index_map(const Graph& graph, const Op& op) {
                                : rb <= 3 ? std::string("pad").substr(3 - rb)
                                          : letters(rb, kParamPool, "");
       const std::string x = letters(r - rb, kActivationPool, bias) + bias;
-      m = {{x, bias}, {x}, "", "", ""};
+      m = {op.kind == OpKind::kGeluGrad ? std::vector<std::string>{x, bias, x}
+                                        : std::vector<std::string>{x, bias},
+           {x},
+           "",
+           "",
+           ""};
       break;
     }
-    case OpKind::kGelu:
     case OpKind::kCausalMaskGrad:
-    case OpKind::kCausalMask: {
-      std::string x;
-      if (op.kind == OpKind::kGelu) {
-        x = with_last(in_rank(0), 'h');
-      } else {  // [..., S, T]: the mask compares s and t
-        const std::size_t r = in_rank(0);
-        x = r < 2 ? with_last(r, 't', kScoresPool) : letters(r - 2, kScoresPool, "st") + "st";
-      }
+    case OpKind::kCausalMask: {  // [..., S, T]: the mask compares s and t
+      const std::size_t r = in_rank(0);
+      const std::string x =
+          r < 2 ? with_last(r, 't', kScoresPool) : letters(r - 2, kScoresPool, "st") + "st";
       m = {{x}, {x}, "", "", ""};
       break;
     }
@@ -136,8 +152,7 @@ IndexMap index_map(const Graph& graph, const Op& op) {
       m = {{x}, {x}, "", "t", ""};
       break;
     }
-    case OpKind::kAdd:
-    case OpKind::kGeluGrad: {
+    case OpKind::kAdd: {
       const std::string x = with_last(in_rank(0), 'h');
       m = {{x, x}, {x}, "", "", ""};
       break;

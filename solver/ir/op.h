@@ -25,7 +25,7 @@ enum class OpKind : std::uint8_t {
   kLayerNorm,          // (x [...,H], w [H], b [H]) -> (y [...,H], mean [...], rstd [...]); eps
   kMatMul,             // (a, b) -> c; equation "bsk,kn->bsn" (einsum, one letter per dim), alpha
   kBiasAdd,            // (x [...,N...], bias [N...]) -> x + bias over x's trailing dims
-  kGelu,               // (x) -> y, tanh form
+  kGelu,               // (x) -> y, tanh form; fused (x, bias) -> gelu(x + bias), bias as bias_add
   kSplitHeads,         // (x [B,S,P,A,D] | [B,S,A,D] if P == 1) -> P x [B,A,S,D]; parts, heads
   kMergeHeads,         // P x [B,A,S,D] -> [B,S,P,A,D] | [B,S,A,D] if P == 1; parts, heads
   kCausalMask,         // (x [...,S,S]) -> y, elements with column > row set to -inf
@@ -38,7 +38,7 @@ enum class OpKind : std::uint8_t {
   kEmbeddingGrad,     // (tokens [B,S], dy [B,S,H]) -> dtable [V,H]; vocab V
   kReduceSum,         // (x [...,K]) -> sum over leading dims, keeping the last `keep` dims
   kLayerNormGrad,     // (dy, x, w, mean, rstd) -> (dx, dw, db)
-  kGeluGrad,          // (x, dy) -> dx
+  kGeluGrad,          // (x, dy) -> dx; fused (x, bias, dy) -> dh = gelu'(x + bias) dy
   kSoftmaxGrad,       // (y, dy) -> dx
   kCausalMaskGrad,    // (dy) -> dx with elements column > row set to 0
   kCrossEntropyGrad,  // (logits, targets, dloss []) -> dlogits

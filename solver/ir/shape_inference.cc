@@ -238,7 +238,17 @@ std::vector<OutputSpec> infer(const Checker& c) {
       c.expect_shape(1, Shape(x.end() - static_cast<std::ptrdiff_t>(c.rank(1)), x.end()), "bias");
       return {{x, c.in(0).dtype}};
     }
+    // (x [..., n...], bias [n...]) -> gelu(x + bias): the MLP's bias and activation fused
     case OpKind::kGelu:
+      if (op.inputs.size() == 2) {
+        c.expect_floating(0);
+        c.expect_same_dtype(0, 1);
+        c.expect_min_rank(0, c.rank(1), "x");
+        const Shape& x = c.shape(0);
+        c.expect_shape(1, Shape(x.end() - static_cast<std::ptrdiff_t>(c.rank(1)), x.end()), "bias");
+        return {{x, c.in(0).dtype}};
+      }
+      [[fallthrough]];
     case OpKind::kCausalMaskGrad:
     case OpKind::kCausalMask:
     case OpKind::kSoftmax: {
@@ -296,8 +306,20 @@ std::vector<OutputSpec> infer(const Checker& c) {
       if (parts > 1) out.insert(out.begin() + 2, parts);
       return {{out, c.in(0).dtype}};
     }
-    case OpKind::kAdd:
+    // (x, bias, dy) -> dh = gelu'(x + bias) dy, the fused form's gradient
     case OpKind::kGeluGrad:
+      if (op.inputs.size() == 3) {
+        c.expect_floating(0);
+        c.expect_same_dtype(0, 1);
+        c.expect_same_dtype(0, 2);
+        c.expect_same_shape(0, 2);
+        c.expect_min_rank(0, c.rank(1), "x");
+        const Shape& x = c.shape(0);
+        c.expect_shape(1, Shape(x.end() - static_cast<std::ptrdiff_t>(c.rank(1)), x.end()), "bias");
+        return {{x, c.in(0).dtype}};
+      }
+      [[fallthrough]];
+    case OpKind::kAdd:
     case OpKind::kSoftmaxGrad: {
       c.expect_inputs(2);
       c.expect_floating(0);

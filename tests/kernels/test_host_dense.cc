@@ -300,6 +300,37 @@ TEMPLATE_TEST_CASE("gelu forward and backward", "[kernels][host]", float, double
   CHECK(dx.host() == got);
 }
 
+// The fused bias + GELU against its definition, add_broadcast then gelu: bit for bit (the sum is
+// rounded to T first in both), rows longer and shorter than the kernel's blocks, in place.
+TEMPLATE_TEST_CASE("bias_gelu equals add_broadcast then gelu", "[kernels][host]", float, double) {
+  using T = TestType;
+  Backend& be = host_backend();
+  const DType dt = dtype_of<T>();
+  std::mt19937_64 rng(7);
+  for (auto [outer, inner] : {std::pair<std::int64_t, std::int64_t>{3, 5}, {7, 300}, {2, 5000}}) {
+    INFO(outer << " x " << inner);
+    const std::int64_t n = outer * inner;
+    const auto x = random_vec<T>(rng, n, -4.0, 4.0);
+    const auto bias = random_vec<T>(rng, inner);
+    const auto dy = random_vec<T>(rng, n);
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    Buf<T> dx(be, x), db(be, bias), ddy(be, dy), h(be, n), want_y(be, n), want_dx(be, n);
+    Buf<T> y(be, std::vector<T>(n, nan)), gx(be, std::vector<T>(n, nan));
+    be.add_broadcast(dt, dx.get(), db.get(), h.get(), outer, inner);
+    be.gelu_forward(dt, h.get(), want_y.get(), n);
+    be.gelu_backward(dt, h.get(), ddy.get(), want_dx.get(), n);
+    be.bias_gelu_forward(dt, dx.get(), db.get(), y.get(), outer, inner);
+    be.bias_gelu_backward(dt, dx.get(), db.get(), ddy.get(), gx.get(), outer, inner);
+    CHECK(y.host() == want_y.host());
+    CHECK(gx.host() == want_dx.host());
+    be.bias_gelu_forward(dt, dx.get(), db.get(), dx.get(), outer, inner);  // in place
+    CHECK(dx.host() == want_y.host());
+  }
+  CHECK_THROWS_WITH(
+      be.bias_gelu_forward(dt, nullptr, nullptr, nullptr, 2, 3),
+      Catch::Contains("HostBackend::bias_gelu_forward") && Catch::Contains("x is null"));
+}
+
 TEST_CASE("f32 fast tanh and exp: accuracy sweep, scalar and 4-lane agree", "[kernels][host]") {
   // The f32 GELU, softmax and logsumexp use these instead of libm (kernels/host/fast_math.h).
   double worst_tanh = 0, worst_exp = 0;

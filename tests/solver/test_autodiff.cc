@@ -84,7 +84,8 @@ TEST_CASE("gradient rules produce the documented ops", "[ir][autodiff]") {
   CHECK(attr_str(op_named(g, "h.0.attn.scores.grad_b"), "equation") == "basd,bast->batd");
   // bias: reduce_sum keeping the bias's rank (1, or 3 for qkv's [3,A,D]); positions: keep 2;
   // embedding: embedding_grad vocab V
-  CHECK(attr_int(op_named(g, "h.0.mlp.fc_bias.grad_bias"), "keep") == 1);
+  CHECK(attr_int(op_named(g, "h.0.mlp.gelu.grad_bias"), "keep") == 1);  // fused bias + GELU
+  CHECK(op_named(g, "h.0.mlp.gelu.grad").inputs.size() == 3);           // (x, bias, dy)
   const Op& qkv_bias = op_named(g, "h.0.attn.qkv_bias.grad_bias");
   CHECK(attr_int(qkv_bias, "keep") == 3);
   CHECK(g.tensor(qkv_bias.outputs[0]).shape == Shape{3, 2, 4});  // [3, A, D], A 2, D 4

@@ -89,10 +89,10 @@ TEST_CASE("gpt builder names and shapes parameters as HF GPT-2", "[ir][gpt]") {
   CHECK(g.meta.at("heads") == "4");
   CHECK(g.meta.at("dtype") == "f32");
 
-  // ops: 2 embedding + 18 per block (attention 11: ln_1 qkv bias split scores causal-softmax
-  // ctx merge proj bias residual; MLP 7: ln_2 fc bias gelu proj bias residual) + ln_f, lm_head,
-  // loss = 2 + 36 + 3 = 41
-  CHECK(g.ops.size() == 41);
+  // ops: 2 embedding + 17 per block (attention 11: ln_1 qkv bias split scores causal-softmax
+  // ctx merge proj bias residual; MLP 6: ln_2 fc bias+gelu proj bias residual) + ln_f, lm_head,
+  // loss = 2 + 34 + 3 = 39
+  CHECK(g.ops.size() == 39);
   CHECK(g.ops.front().kind == OpKind::kEmbedding);
   CHECK(g.ops[1].kind == OpKind::kPositionEmbedding);
   CHECK(g.ops.back().kind == OpKind::kCrossEntropy);
@@ -115,6 +115,7 @@ TEST_CASE("gpt builder names and shapes parameters as HF GPT-2", "[ir][gpt]") {
     return g.ops.front();
   };
   CHECK(attr_int(op_named("h.1.attn.softmax"), "causal") == 1);
+  CHECK(op_named("h.1.mlp.gelu").inputs.size() == 2);  // gelu(x + c_fc.bias)
   const Op& qkv = op_named("h.0.attn.qkv");
   CHECK(attr_str(qkv, "equation") == "bsk,kpad->bspad");
   CHECK(g.tensor(qkv.outputs[0]).shape == Shape{3, 32, 3, 4, 16});

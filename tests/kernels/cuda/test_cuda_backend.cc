@@ -662,6 +662,30 @@ TEST_CASE("causal_mask forward and backward with offsets", "[kernels][cuda]") {
   }
 }
 
+TEST_CASE("bias_gelu forward and backward (fused bias), in place", "[kernels][cuda]") {
+  STRATA_REQUIRE_GPU();
+  std::mt19937_64 rng(14);
+  for (const auto& p : precisions()) {
+    for (auto [outer, inner] :
+         {std::pair<std::int64_t, std::int64_t>{1, 1}, {7, 300}, {4096, 3072}}) {
+      const std::string dims = " " + std::to_string(outer) + "x" + std::to_string(inner);
+      const std::int64_t n = outer * inner;
+      Both x(p, random_in(rng, p.dtype, n, -4, 4)), bias(p, random_in(rng, p.dtype, inner)),
+          dy(p, random_in(rng, p.dtype, n)), y(p, n), dx(p, n);
+      for (Side s : kSides) {
+        backend(s).bias_gelu_forward(dtype_on(p, s), x[s], bias[s], y[s], outer, inner);
+        backend(s).bias_gelu_backward(dtype_on(p, s), x[s], bias[s], dy[s], dx[s], outer, inner);
+      }
+      CHECK_GPU_MATCHES(p, "bias_gelu_forward" + dims, y);
+      CHECK_GPU_MATCHES(p, "bias_gelu_backward" + dims, dx);
+      for (Side s : kSides) {
+        backend(s).bias_gelu_forward(dtype_on(p, s), x[s], bias[s], x[s], outer, inner);
+      }
+      CHECK_GPU_MATCHES(p, "bias_gelu_forward in place" + dims, x);
+    }
+  }
+}
+
 TEST_CASE("causal_softmax_forward with offsets, in place", "[kernels][cuda]") {
   STRATA_REQUIRE_GPU();
   std::mt19937_64 rng(13);

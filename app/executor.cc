@@ -98,14 +98,10 @@ void Executor::set_master_dtype(solver::DType master) {
   }
 }
 
-solver::DType Executor::stored_dtype(TensorId id) const {
+kernels::DType Executor::kernel_dtype(TensorId id) const {
   const bool master =
       masters_.count(id) > 0 || (!in_master_.empty() && in_master_[static_cast<std::size_t>(id)]);
-  return master ? master_dtype_ : graph_.tensor(id).dtype;
-}
-
-kernels::DType Executor::kernel_dtype(TensorId id) const {
-  return to_kernel_dtype(stored_dtype(id));
+  return to_kernel_dtype(master ? master_dtype_ : graph_.tensor(id).dtype);
 }
 
 void Executor::write(TensorId id, const std::vector<double>& values) {

@@ -39,9 +39,6 @@ class Executor {
   // write() of such a parameter sets the master (and the C copy from it); read() returns the
   // master. Call before the first write; a no-op when `master` is the graph's dtype.
   void set_master_dtype(solver::DType master);
-  // The dtype write() and read() convert a tensor from / to: the master dtype for parameters with
-  // masters and for optimizer state, else the tensor's.
-  solver::DType stored_dtype(solver::TensorId id) const;
 
   // Host <-> backend copies with conversion from / to double. Sizes must match the tensor.
   void write(solver::TensorId id, const std::vector<double>& values);
@@ -89,6 +86,8 @@ class Executor {
   void run_matmul(const solver::Op& op);
   void run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt);
   void run_update(const solver::Op& op, const StepContext& ctx, kernels::DType dt);
+  // The dtype write() and read() convert a tensor from / to: the master dtype for parameters with
+  // masters and for optimizer state, else the tensor's.
   kernels::DType kernel_dtype(solver::TensorId id) const;
   kernels::DType accumulation_dtype(solver::TensorId id) const;
   void* scratch(std::size_t slot, std::int64_t bytes) const;  // reused per slot; grows

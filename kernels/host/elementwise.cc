@@ -84,42 +84,27 @@ inline void with_bias(const T* x, const T* bias, std::int64_t inner, std::int64_
   }
 }
 
-// gelu_forward (bias null) and bias_gelu_forward over n = outer * inner elements.
-void gelu_forward_impl(DType dtype, const void* x, const void* bias, void* y, std::int64_t n,
-                       std::int64_t inner, const char* method) {
-  detail::dispatch_float(dtype, method, [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = static_cast<const T*>(x);
-    const T* pb = static_cast<const T*>(bias);
-    T* py = static_cast<T*>(y);
-    const std::int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
-    Kokkos::parallel_for(
-        method, host_range(chunks), KOKKOS_LAMBDA(std::int64_t c) {
-          const std::int64_t i0 = c * kGeluChunk;
-          with_bias(px, pb, inner, i0, std::min(kGeluChunk, n - i0),
-                    [py](const T* h, std::int64_t i, std::int64_t w) {
-                      gelu_forward_span(h, py + i, w);
-                    });
-        });
-  });
-}
-
-// gelu_backward (bias null) and bias_gelu_backward.
-void gelu_backward_impl(DType dtype, const void* x, const void* bias, const void* dy, void* dx,
-                        std::int64_t n, std::int64_t inner, const char* method) {
+// gelu_forward / gelu_backward (bias null) and their bias_gelu forms over n = outer * inner
+// elements; dy null: forward (out = y), else backward (out = dx).
+void gelu_impl(DType dtype, const void* x, const void* bias, const void* dy, void* out,
+               std::int64_t n, std::int64_t inner, const char* method) {
   detail::dispatch_float(dtype, method, [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x);
     const T* pb = static_cast<const T*>(bias);
     const T* pdy = static_cast<const T*>(dy);
-    T* pdx = static_cast<T*>(dx);
+    T* po = static_cast<T*>(out);
     const std::int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
     Kokkos::parallel_for(
         method, host_range(chunks), KOKKOS_LAMBDA(std::int64_t c) {
           const std::int64_t i0 = c * kGeluChunk;
           with_bias(px, pb, inner, i0, std::min(kGeluChunk, n - i0),
-                    [pdy, pdx](const T* h, std::int64_t i, std::int64_t w) {
-                      gelu_backward_span(h, pdy + i, pdx + i, w);
+                    [pdy, po](const T* h, std::int64_t i, std::int64_t w) {
+                      if (pdy == nullptr) {
+                        gelu_forward_span(h, po + i, w);
+                      } else {
+                        gelu_backward_span(h, pdy + i, po + i, w);
+                      }
                     });
         });
   });
@@ -179,25 +164,25 @@ void HostBackend::do_reduce_sum_outer(DType dtype, const void* x, void* out, std
 }
 
 void HostBackend::do_gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
-  gelu_forward_impl(dtype, x, nullptr, y, n, std::max<std::int64_t>(n, 1), "gelu_forward");
+  gelu_impl(dtype, x, nullptr, nullptr, y, n, std::max<std::int64_t>(n, 1), "gelu_forward");
 }
 
 void HostBackend::do_gelu_backward(DType dtype, const void* x, const void* dy, void* dx,
                                    std::int64_t n) {
-  gelu_backward_impl(dtype, x, nullptr, dy, dx, n, std::max<std::int64_t>(n, 1), "gelu_backward");
+  gelu_impl(dtype, x, nullptr, dy, dx, n, std::max<std::int64_t>(n, 1), "gelu_backward");
 }
 
 void HostBackend::do_bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
                                        std::int64_t outer, std::int64_t inner) {
   if (outer * inner == 0) return;
-  gelu_forward_impl(dtype, x, bias, y, outer * inner, inner, "bias_gelu_forward");
+  gelu_impl(dtype, x, bias, nullptr, y, outer * inner, inner, "bias_gelu_forward");
 }
 
 void HostBackend::do_bias_gelu_backward(DType dtype, const void* x, const void* bias,
                                         const void* dy, void* dx, std::int64_t outer,
                                         std::int64_t inner) {
   if (outer * inner == 0) return;
-  gelu_backward_impl(dtype, x, bias, dy, dx, outer * inner, inner, "bias_gelu_backward");
+  gelu_impl(dtype, x, bias, dy, dx, outer * inner, inner, "bias_gelu_backward");
 }
 
 void HostBackend::do_sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {

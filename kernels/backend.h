@@ -55,6 +55,32 @@ struct SgdArgs {
   std::int64_t step = 1;
 };
 
+// Fused attention over `batch` independent (batch x heads) items:
+//   o[r, :] = sum_c softmax_c(scale * q[r, :] . k[c, :]) v[c, :]
+// q, o [batch, rows, head_dim]; k, v [batch, cols, head_dim] (dense). causal: query r sees key c
+// only when c + col_offset <= r + row_offset (the causal_softmax_forward rule; offsets place a
+// shard in the global sequence); a query that sees no key gets o = 0.
+// Memory-efficient (Rabe & Staats' chunking): the queries go in chunks of chunk_rows, and only one
+// chunk's scores [batch, chunk, visible cols] exist at a time, in `workspace`; nothing of size
+// rows x cols outlives the call, and the backward recomputes the chunk's probabilities instead of
+// reading stored ones. A causal chunk touches only the keys its last row sees (about half the
+// work of the unfused path). Equal to scores gemm + (causal_)softmax + gemm up to the GEMMs'
+// summation order.
+struct AttentionArgs {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  std::int64_t batch = 0, rows = 0, cols = 0, head_dim = 0;
+  double scale = 1.0;
+  bool causal = false;
+  std::int64_t row_offset = 0, col_offset = 0;
+  std::int64_t chunk_rows = 0;  // > 0; kAttentionChunkRows is what the executor uses
+  void* workspace = nullptr;    // attention_workspace_bytes(dtype, args) bytes of backend memory
+};
+constexpr std::int64_t kAttentionChunkRows = 128;
+// Workspace of one attention call, forward or backward: 3 [batch, chunk_rows, cols] blocks.
+std::size_t attention_workspace_bytes(DType dtype, const AttentionArgs& args);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -142,6 +168,12 @@ class Backend {
   void causal_mask(DType dtype, const void* x, void* y, std::int64_t batch, std::int64_t rows,
                    std::int64_t cols, std::int64_t row_offset, std::int64_t col_offset,
                    bool backward);
+
+  // ---- attention (AttentionArgs above). forward writes o; backward overwrites dq, dk, dv
+  // from do (do_grad, shaped as o) and the inputs, recomputing the probabilities.
+  void attention_forward(DType dtype, const AttentionArgs& args, void* o);
+  void attention_backward(DType dtype, const AttentionArgs& args, const void* o_grad, void* dq,
+                          void* dk, void* dv);
 
   // ---- embeddings and heads
   // out[t, :] = table[tokens[t], :]; tokens outside [0, vocab) throw std::out_of_range.
@@ -258,6 +290,12 @@ class Backend {
   virtual void do_causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
                               std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                               std::int64_t col_offset, bool backward) = 0;
+  // Not pure: the default (kernels/attention.cc) is the chunked composition of this backend's
+  // own gemm and softmax calls, so every backend has it; a backend with a fused kernel (a flash
+  // kernel on a GPU) overrides these.
+  virtual void do_attention_forward(DType dtype, const AttentionArgs& args, void* o);
+  virtual void do_attention_backward(DType dtype, const AttentionArgs& args, const void* o_grad,
+                                     void* dq, void* dk, void* dv);
   virtual void do_embedding_forward(DType dtype, const std::int32_t* tokens, const void* table,
                                     void* out, std::int64_t n_tokens, std::int64_t vocab,
                                     std::int64_t dim) = 0;

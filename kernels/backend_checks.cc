@@ -4,7 +4,9 @@
 // hold only computation. What stays in the implementations: the dtypes each supports, and the
 // token / target range checks, which the host makes on the CPU before computing and the CUDA
 // backend makes on the device (kernels/cuda/cuda_backend.h).
+#include <algorithm>
 #include <climits>
+#include <cmath>
 
 #include "kernels/arg_checks.h"
 #include "kernels/backend.h"
@@ -313,6 +315,52 @@ void Backend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batc
                           std::int64_t col_offset, bool backward) {
   check_masked(checks(), "causal_mask", x, y, batch, rows, cols);
   do_causal_mask(dtype, x, y, batch, rows, cols, row_offset, col_offset, backward);
+}
+
+// ---- attention
+
+namespace {
+
+void check_attention(const ArgChecks& c, const char* method, const AttentionArgs& a) {
+  c.require_sizes(method, "batch, rows, cols, head_dim", {a.batch, a.rows, a.cols, a.head_dim});
+  c.require(a.chunk_rows > 0, method, "chunk_rows = ", a.chunk_rows, " must be > 0");
+  c.require(std::isfinite(a.scale), method, "scale = ", a.scale, " is not finite");
+  c.require_ptr(a.q, a.batch * a.rows * a.head_dim, method, "q");
+  c.require_ptr(a.k, a.batch * a.cols * a.head_dim, method, "k");
+  c.require_ptr(a.v, a.batch * a.cols * a.head_dim, method, "v");
+  const bool works = a.batch > 0 && a.rows > 0 && a.cols > 0;
+  c.require(!works || a.workspace != nullptr, method, "workspace is null for batch = ", a.batch,
+            ", rows = ", a.rows, ", cols = ", a.cols);
+}
+
+}  // namespace
+
+std::size_t attention_workspace_bytes(DType dtype, const AttentionArgs& args) {
+  const std::int64_t chunk = std::min(std::max<std::int64_t>(args.chunk_rows, 1), args.rows);
+  return 3 * static_cast<std::size_t>(std::max<std::int64_t>(args.batch * chunk * args.cols, 0)) *
+         dtype_size_bytes(dtype);
+}
+
+void Backend::attention_forward(DType dtype, const AttentionArgs& args, void* o) {
+  constexpr const char* kM = "attention_forward";
+  const ArgChecks c = checks();
+  check_attention(c, kM, args);
+  c.require_ptr(o, args.batch * args.rows * args.head_dim, kM, "o");
+  do_attention_forward(dtype, args, o);
+}
+
+void Backend::attention_backward(DType dtype, const AttentionArgs& args, const void* o_grad,
+                                 void* dq, void* dk, void* dv) {
+  constexpr const char* kM = "attention_backward";
+  const ArgChecks c = checks();
+  check_attention(c, kM, args);
+  const std::int64_t q_elems = args.batch * args.rows * args.head_dim;
+  const std::int64_t kv_elems = args.batch * args.cols * args.head_dim;
+  c.require_ptr(o_grad, q_elems, kM, "o_grad");
+  c.require_ptr(dq, q_elems, kM, "dq");
+  c.require_ptr(dk, kv_elems, kM, "dk");
+  c.require_ptr(dv, kv_elems, kM, "dv");
+  do_attention_backward(dtype, args, o_grad, dq, dk, dv);
 }
 
 // ---- embeddings and heads

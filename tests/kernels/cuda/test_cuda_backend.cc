@@ -711,6 +711,54 @@ TEST_CASE("causal_softmax_forward with offsets, in place", "[kernels][cuda]") {
   }
 }
 
+// Fused attention: the default chunked composition (kernels/attention.cc) over the CUDA gemm and
+// softmax calls, against the same composition on the host; chunk 48 does not divide 130 rows,
+// and a causal chunk reads only the keys it sees. bf16 accumulates dk, dv once per chunk in
+// bf16 (attention.cc), so its tolerance is the bf16 one of the other calls.
+TEST_CASE("attention forward and backward (chunked, causal, offsets)", "[kernels][cuda]") {
+  STRATA_REQUIRE_GPU();
+  std::mt19937_64 rng(17);
+  for (const auto& p : precisions()) {
+    for (auto [causal, ro, co] :
+         {std::tuple<bool, std::int64_t, std::int64_t>{true, 0, 0}, {true, 64, 0}, {false, 0, 0}}) {
+      const std::int64_t batch = 6, rows = 130, cols = causal && ro == 0 ? 130 : 194, dim = 64;
+      Both q(p, random_in(rng, p.dtype, batch * rows * dim, -2, 2));
+      Both k(p, random_in(rng, p.dtype, batch * cols * dim, -2, 2));
+      Both v(p, random_in(rng, p.dtype, batch * cols * dim));
+      Both d_o(p, random_in(rng, p.dtype, batch * rows * dim));
+      Both o(p, batch * rows * dim), dq(p, batch * rows * dim);
+      Both dk(p, batch * cols * dim), dv(p, batch * cols * dim);
+      for (Side s : kSides) {
+        AttentionArgs a;
+        a.q = q[s];
+        a.k = k[s];
+        a.v = v[s];
+        a.batch = batch;
+        a.rows = rows;
+        a.cols = cols;
+        a.head_dim = dim;
+        a.scale = 0.125;
+        a.causal = causal;
+        a.row_offset = ro;
+        a.col_offset = co;
+        a.chunk_rows = 48;
+        const DType dt = dtype_on(p, s);
+        Buffer ws(backend(s), dt, attention_workspace_bytes(dt, a) / dtype_size_bytes(dt));
+        a.workspace = ws.get();
+        backend(s).attention_forward(dt, a, o[s]);
+        backend(s).attention_backward(dt, a, d_o[s], dq[s], dk[s], dv[s]);
+        backend(s).synchronize();
+      }
+      const std::string what = std::string("attention causal ") + (causal ? "1" : "0") +
+                               " offsets " + std::to_string(ro) + "," + std::to_string(co);
+      CHECK_GPU_MATCHES(p, what + " o", o);
+      CHECK_GPU_MATCHES(p, what + " dq", dq);
+      CHECK_GPU_MATCHES(p, what + " dk", dk);
+      CHECK_GPU_MATCHES(p, what + " dv", dv);
+    }
+  }
+}
+
 // ------------------------------------------------------------------ normalisations
 TEST_CASE("layernorm forward and backward", "[kernels][cuda]") {
   STRATA_REQUIRE_GPU();

@@ -28,6 +28,7 @@ namespace {
 struct GptOptions {
   solver::GptConfig config;
   std::string dtype = "f32";
+  std::string attention = "fused";
   std::uint64_t seed = 0;
   bool no_weights = false;
   std::string out;
@@ -38,6 +39,10 @@ int make_gpt(GptOptions o) {
   if (o.config.dtype != solver::DType::kF32 && o.config.dtype != solver::DType::kF64) {
     throw InputError("--dtype: '" + o.dtype + "': model files store f32 or f64");
   }
+  if (o.attention != "fused" && o.attention != "unfused") {
+    throw InputError("--attention: '" + o.attention + "': expected fused or unfused");
+  }
+  o.config.fused_attention = o.attention == "fused";
   solver::validate(o.config);
   const solver::Graph graph = solver::build_gpt(o.config, 1);
   ModelFile model;
@@ -61,10 +66,11 @@ int make_gpt(GptOptions o) {
     }
   }
   write_model_file(o.out, model);
-  fmt::print("wrote {}: GPT layers={} hidden={} heads={} seq={} vocab={} {}, {} parameters{}\n",
-             o.out, o.config.layers, o.config.hidden, o.config.heads, o.config.seq_len,
-             o.config.vocab, o.dtype, count,
-             model.has_weights ? "" : " (graph only, --no-weights)");
+  fmt::print(
+      "wrote {}: GPT layers={} hidden={} heads={} seq={} vocab={} {}, {} attention, {} "
+      "parameters{}\n",
+      o.out, o.config.layers, o.config.hidden, o.config.heads, o.config.seq_len, o.config.vocab,
+      o.dtype, o.attention, count, model.has_weights ? "" : " (graph only, --no-weights)");
   return kExitOk;
 }
 
@@ -116,6 +122,11 @@ int run_cli(int argc, char** argv) {
       ->required();
   gpt_cmd->add_option("--vocab", gpt.config.vocab, "vocabulary size")->required();
   gpt_cmd->add_option("--dtype", gpt.dtype, "f32 or f64")->capture_default_str();
+  gpt_cmd
+      ->add_option("--attention", gpt.attention,
+                   "fused (one op, no [S,S] tensor stored) or unfused (scores matmul, "
+                   "causal softmax, matmul: the reference form)")
+      ->capture_default_str();
   gpt_cmd->add_option("--seed", gpt.seed, "init seed")->capture_default_str();
   gpt_cmd->add_flag("--no-weights", gpt.no_weights, "graph only (weights come from the seed)");
   gpt_cmd->add_option("-o,--output", gpt.out, "model file to write")->required();

@@ -276,6 +276,33 @@ void Executor::run_matmul(const solver::Op& op) {
   }
 }
 
+// Fused attention (kernels/attention.cc): q [B,A,S,D] and k, v [B,A,T,D] of this device's shard,
+// offsets from local_program.cc; the score blocks live in scratch slot 8, reused by every layer.
+void Executor::run_attention(const solver::Op& op, kernels::DType dt) {
+  const Shape& q = graph_.tensor(op.inputs[0]).shape;
+  const Shape& k = graph_.tensor(op.inputs[1]).shape;
+  kernels::AttentionArgs a;
+  a.q = buffer(op.inputs[0]);
+  a.k = buffer(op.inputs[1]);
+  a.v = buffer(op.inputs[2]);
+  a.batch = q[0] * q[1];
+  a.rows = q[2];
+  a.cols = k[2];
+  a.head_dim = q[3];
+  a.scale = solver::attr_float(op, "scale");
+  a.causal = solver::attr_int_or(op, "causal", 0) != 0;
+  a.row_offset = solver::attr_int_or(op, "row_offset", 0);
+  a.col_offset = solver::attr_int_or(op, "col_offset", 0);
+  a.chunk_rows = kernels::kAttentionChunkRows;
+  a.workspace = scratch(8, static_cast<std::int64_t>(kernels::attention_workspace_bytes(dt, a)));
+  if (op.kind == OpKind::kAttention) {
+    backend_.attention_forward(dt, a, buffer(op.outputs[0]));
+  } else {
+    backend_.attention_backward(dt, a, buffer(op.inputs[3]), buffer(op.outputs[0]),
+                                buffer(op.outputs[1]), buffer(op.outputs[2]));
+  }
+}
+
 // Cross-entropy on a shard of the logits (rows and / or vocabulary split): global row statistics
 // through the hook, then each device's share of the loss (or its slice of dlogits).
 void Executor::run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt) {
@@ -391,6 +418,10 @@ void Executor::run_op(const solver::Op& op, const StepContext& ctx) {
       }
       return;
     }
+    case OpKind::kAttention:
+    case OpKind::kAttentionGrad:
+      run_attention(op, dt);
+      return;
     case OpKind::kAdd:
       k.add(dt, in(0), in(1), out(0), count(op.inputs[0]));
       return;

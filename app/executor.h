@@ -85,6 +85,7 @@ class Executor {
   void run_op(const solver::Op& op, const StepContext& ctx);
   void run_matmul(const solver::Op& op);
   void run_sharded_cross_entropy(const solver::Op& op, kernels::DType dt);
+  void run_attention(const solver::Op& op, kernels::DType dt);
   void run_update(const solver::Op& op, const StepContext& ctx, kernels::DType dt);
   // The dtype write() and read() convert a tensor from / to: the master dtype for parameters with
   // masters and for optimizer state, else the tensor's.

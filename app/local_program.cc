@@ -96,6 +96,12 @@ void add_shard_attrs(const solver::Graph& g, const solver::Op& global, const sol
       local.attrs["col_offset"] = s[s.size() - 1].offset;
       return;
     }
+    case OpKind::kAttention:
+    case OpKind::kAttentionGrad: {  // q [B,A,S,D] and k [B,A,T,D]: the shard's first query, key
+      local.attrs["row_offset"] = b.slice(global.inputs[0], l.inputs[0])[2].offset;
+      local.attrs["col_offset"] = b.slice(global.inputs[1], l.inputs[1])[2].offset;
+      return;
+    }
     case OpKind::kCrossEntropy:
     case OpKind::kCrossEntropyGrad: {
       const solver::Shape& logits = g.tensor(global.inputs[0]).shape;

@@ -76,6 +76,7 @@ solver::GptConfig gpt_config(const ModelFile& model, const solver::Graph& graph)
   config.vocab = meta_int(model, graph, "vocab");
   config.dtype = model.dtype;
   try {
+    config.fused_attention = solver::gpt_fused_attention(graph);
     solver::validate(config);
   } catch (const std::exception& e) {
     throw InputError(model.path + ": /graph: meta: " + e.what());

@@ -69,6 +69,7 @@ solver::GptConfig gpt_config_of(const solver::Graph& graph) {
   gpt.heads = meta_int(graph, "heads");
   gpt.seq_len = meta_int(graph, "seq_len");
   gpt.vocab = meta_int(graph, "vocab");
+  gpt.fused_attention = solver::gpt_fused_attention(graph);
   gpt.dtype = solver::DType::kF32;  // parameter storage; the compute dtype is train.dtype
   return gpt;
 }

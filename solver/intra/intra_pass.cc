@@ -12,6 +12,7 @@
 
 #include "solver/intra/ilp_reduce.h"
 #include "solver/intra/intra_model.h"
+#include "solver/ir/flops.h"
 
 namespace strata::solver {
 namespace detail {
@@ -190,6 +191,9 @@ double node_time_s(const StageModel& m, StageOpIdx i, StrategyIdx si) {
     const Tensor& t = m.graph->tensor(op.outputs[k]);
     bytes += static_cast<double>(local_bytes(t.shape, t.dtype, s.outputs[k], m.mesh));
   }
+  // Workspace traffic (the fused attention's score blocks) shrinks with the op's share of the work.
+  const double scratch = op_scratch_bytes(*m.graph, op);
+  if (scratch > 0) bytes += scratch * s.local_flops / op_flops(*m.graph, op);
   double time = compute_time_s(s.local_flops, bytes, m.device, m.dtype, op_kind_name(op.kind));
   for (const InternalComm& c : s.comm) {
     time += collective_time_s(c.kind, static_cast<double>(c.bytes), m.mesh.axis_size(c.axis),

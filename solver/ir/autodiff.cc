@@ -277,6 +277,13 @@ TrainingGraph build_training_graph(const Graph& forward, TensorId loss,
       case OpKind::kSoftmax:
         b.emit(OpKind::kSoftmaxGrad, op, ".grad", {op.outputs[0], gy[0]}, {}, {op.inputs[0]});
         break;
+      // o = softmax(scale q k^T) v: (dq, dk, dv) = attention_grad(q, k, v, do), which recomputes
+      // the probabilities (kernels/attention.cc writes the formulas out)
+      case OpKind::kAttention:
+        b.emit(OpKind::kAttentionGrad, op, ".grad",
+               {op.inputs[0], op.inputs[1], op.inputs[2], gy[0]}, op.attrs,
+               {target(0), target(1), target(2)});
+        break;
       // y = x masked to -inf above the diagonal: dx = dy with those elements 0
       case OpKind::kCausalMask:
         b.emit(OpKind::kCausalMaskGrad, op, ".grad", {gy[0]}, {}, {op.inputs[0]});

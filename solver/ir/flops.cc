@@ -66,6 +66,8 @@ double per_element(OpKind kind) {
       return 1;
     case OpKind::kClipByGlobalNorm:
       return 2;
+    case OpKind::kAttention:  // op_flops counts it (attention_flops)
+    case OpKind::kAttentionGrad:
     case OpKind::kEmbedding:
     case OpKind::kSplitHeads:
     case OpKind::kMergeHeads:
@@ -75,7 +77,35 @@ double per_element(OpKind kind) {
   return 0;
 }
 
+// Fused attention (kernels/attention.cc). P = the (query, key) pairs a batch item computes: S T,
+// or S (S + 1) / 2 when causal (keys past a query are skipped; the kernel's chunks add up to
+// chunk / S more, ignored here). Per pair and batch item (D = head dim):
+//   forward   2 GEMMs (scores, P V): 4 D, softmax 5                        -> 4 D + 5
+//   backward  scores again, P^T dO, dO V^T, dS K, dS^T Q: 10 D; softmax 5,
+//             softmax_grad 4                                                -> 10 D + 9
+// Scratch traffic per pair (elements of the dtype): forward writes S, reads it, writes P, reads
+// it (4); backward adds dP written and read, dS written and read twice, P read twice more (10).
+struct AttentionWork {
+  double pairs = 0, head_dim = 0;  // pairs summed over the batch items
+};
+
+AttentionWork attention_work(const Graph& g, const Op& op) {
+  const Shape& q = g.tensor(op.inputs.at(0)).shape;
+  const Shape& k = g.tensor(op.inputs.at(1)).shape;
+  const double items = static_cast<double>(q.at(0)) * static_cast<double>(q.at(1));
+  const double s = static_cast<double>(q.at(2)), t = static_cast<double>(k.at(2));
+  const bool causal = attr_int_or(op, "causal", 0) != 0;
+  return {items * (causal ? s * (s + 1) / 2 : s * t), static_cast<double>(q.at(3))};
+}
+
 }  // namespace
+
+double op_scratch_bytes(const Graph& graph, const Op& op) {
+  if (op.kind != OpKind::kAttention && op.kind != OpKind::kAttentionGrad) return 0;
+  const AttentionWork w = attention_work(graph, op);
+  const double passes = op.kind == OpKind::kAttention ? 4 : 10;
+  return passes * w.pairs * static_cast<double>(dtype_size_bytes(graph.tensor(op.inputs[0]).dtype));
+}
 
 double op_flops(const Graph& graph, const Op& op) {
   switch (op.kind) {
@@ -93,6 +123,12 @@ double op_flops(const Graph& graph, const Op& op) {
       double flops = 2.0;
       for (const auto& [letter, n] : extent) flops *= static_cast<double>(n);
       return flops;
+    }
+    case OpKind::kAttention:
+    case OpKind::kAttentionGrad: {
+      const AttentionWork w = attention_work(graph, op);
+      return op.kind == OpKind::kAttention ? w.pairs * (4 * w.head_dim + 5)
+                                           : w.pairs * (10 * w.head_dim + 9);
     }
     case OpKind::kClipByGlobalNorm:
       return per_element(op.kind) * static_cast<double>(op.inputs.size());

@@ -13,6 +13,11 @@ namespace strata::solver {
 // add 1, layernorm 8, softmax 5, gelu 8, adamw 12; embedding and split/merge heads 0).
 double op_flops(const Graph& graph, const Op& op);
 
+// Bytes an op streams through memory beyond reading its inputs and writing its outputs: the
+// fused attention's score blocks, which live in a workspace rather than in the graph (flops.cc
+// counts the passes). 0 for every other kind.
+double op_scratch_bytes(const Graph& graph, const Op& op);
+
 // Sum over ops of `phase`.
 double graph_flops(const Graph& graph, OpPhase phase);
 

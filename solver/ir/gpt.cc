@@ -91,6 +91,14 @@ void validate(const GptConfig& config) {
   }
 }
 
+bool gpt_fused_attention(const Graph& graph) {
+  const auto it = graph.meta.find("attention");
+  if (it == graph.meta.end() || it->second == "unfused") return false;
+  if (it->second == "fused") return true;
+  throw std::invalid_argument("gpt: meta 'attention' = '" + it->second +
+                              "' must be 'fused' or 'unfused'");
+}
+
 Graph build_gpt(const GptConfig& config, std::int64_t batch) {
   validate(config);
   if (batch < 1 || batch > kMaxConfigValue) {
@@ -109,7 +117,8 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
             {"heads", std::to_string(A)},
             {"seq_len", std::to_string(S)},
             {"vocab", std::to_string(V)},
-            {"dtype", dtype_name(dt)}};
+            {"dtype", dtype_name(dt)},
+            {"attention", config.fused_attention ? "fused" : "unfused"}};
 
   const auto param = [&](const std::string& name, Shape shape, int layer, Shape file_shape = {}) {
     return g.add_tensor(
@@ -169,14 +178,21 @@ Graph build_gpt(const GptConfig& config, std::int64_t batch) {
         g.add_op(OpKind::kSplitHeads, op + "attn.split", {qkv},
                  {{"parts", std::int64_t{3}}, {"heads", A}}, layer, OpPhase::kForward,
                  TensorRole::kActivation, {op + "attn.q", op + "attn.k", op + "attn.v"});
-    // scores[b,a,s,t] = sum_d q[b,a,s,d] k[b,a,t,d] / sqrt(D)
-    TensorId att =
-        matmul(op + "attn.scores", "basd,batd->bast", out(split, 0), out(split, 1), layer, scale);
-    // The causal mask and the softmax as one op (kernels' causal_softmax_forward): the masked
-    // scores are never stored, and the softmax gradient is the whole gradient.
-    att = out(g.add_op(OpKind::kSoftmax, op + "attn.softmax", {att}, {{"causal", std::int64_t{1}}},
-                       layer));
-    TensorId ctx = matmul(op + "attn.ctx", "bast,batd->basd", att, out(split, 2), layer);
+    // ctx[b,a,s,:] = sum_t softmax_t(q[b,a,s,:] . k[b,a,t,:] / sqrt(D), causal) v[b,a,t,:]
+    TensorId ctx = kNoTensor;
+    if (config.fused_attention) {
+      ctx = out(g.add_op(OpKind::kAttention, op + "attn.attention",
+                         {out(split, 0), out(split, 1), out(split, 2)},
+                         {{"scale", scale}, {"causal", std::int64_t{1}}}, layer));
+    } else {
+      // scores[b,a,s,t] = sum_d q[b,a,s,d] k[b,a,t,d] / sqrt(D); the causal mask and the softmax
+      // as one op (kernels' causal_softmax_forward), so the masked scores are never stored.
+      TensorId att =
+          matmul(op + "attn.scores", "basd,batd->bast", out(split, 0), out(split, 1), layer, scale);
+      att = out(g.add_op(OpKind::kSoftmax, op + "attn.softmax", {att},
+                         {{"causal", std::int64_t{1}}}, layer));
+      ctx = matmul(op + "attn.ctx", "bast,batd->basd", att, out(split, 2), layer);
+    }
     // [B,A,S,D] -> [B,S,A,D], then y[b,s,n] = sum_{a,d} ctx[b,s,a,d] w[a,d,n]
     ctx = out(g.add_op(OpKind::kMergeHeads, op + "attn.merge", {ctx},
                        {{"parts", std::int64_t{1}}, {"heads", A}}, layer));

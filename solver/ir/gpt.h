@@ -19,10 +19,19 @@ struct GptConfig {
   std::int64_t seq_len = 32;  // S, also the number of learned positions
   std::int64_t vocab = 256;   // V
   DType dtype = DType::kF32;  // parameter and activation dtype of the graph
+  // fused: one `attention` op per block (kernels' chunked attention: no [S,S] tensor is stored,
+  // the backward recomputes the scores); unfused: scores matmul, causal softmax, matmul, the
+  // reference form. graph.meta "attention" records it; a graph without the key is unfused.
+  bool fused_attention = true;
 };
 
 // Throws std::invalid_argument naming the field when a value is out of range.
 void validate(const GptConfig& config);
+
+// GptConfig::fused_attention of a GPT graph from its meta "attention" ("fused" | "unfused";
+// absent: unfused, the form of graph versions before 4). Throws std::invalid_argument naming the
+// value otherwise.
+bool gpt_fused_attention(const Graph& graph);
 
 // The forward graph for micro-batch size `batch`. Layers: 0 embedding, 1..L blocks, L+1 final LN,
 // tied LM head and loss. Inputs "tokens" and "targets" (i32 [batch, S]); output "loss" ([]).

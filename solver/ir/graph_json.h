@@ -18,7 +18,9 @@ inline constexpr const char* kGraphFormat = "strata-graph";
 // Version 3: GPT's attention is one causal softmax (softmax with attr causal = 1) and its MLP's fc
 // bias and GELU one gelu(x, bias), where version 2 had causal_mask + softmax and bias_add + gelu;
 // version 2 graphs still read (both forms run). Version 1 does not.
-inline constexpr int kGraphVersion = 3;
+// Version 4: the `attention` and `attention_grad` kinds (GPT's fused attention, meta "attention":
+// "fused"); versions 2 and 3 still read, their GPT graphs being the unfused form.
+inline constexpr int kGraphVersion = 4;
 inline constexpr int kOldestGraphVersion = 2;
 
 // Serialises the forward graph built for any batch; the input tensors' dim 0 is written as -1.

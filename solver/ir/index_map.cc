@@ -152,6 +152,15 @@ IndexMap index_map(const Graph& graph, const Op& op) {
       m = {{x}, {x}, "", "t", ""};
       break;
     }
+    // o[b,a,s,:] = sum_t softmax_t(scale q[b,a,s,:] . k[b,a,t,:]) v[b,a,t,:]: t and d are
+    // normalised over (never split); s may be split (a device takes some queries and every key;
+    // its dk, dv come out partial over that axis, as layernorm_grad's dw); b and a freely.
+    case OpKind::kAttention:
+      m = {{"basd", "batd", "batd"}, {"basd"}, "", "td", ""};
+      break;
+    case OpKind::kAttentionGrad:
+      m = {{"basd", "batd", "batd", "basd"}, {"basd", "batd", "batd"}, "", "td", ""};
+      break;
     case OpKind::kAdd: {
       const std::string x = with_last(in_rank(0), 'h');
       m = {{x, x}, {x}, "", "", ""};

@@ -10,7 +10,7 @@
 namespace strata::solver {
 namespace {
 
-constexpr std::array<std::pair<OpKind, const char*>, 23> kKindNames = {{
+constexpr std::array<std::pair<OpKind, const char*>, 25> kKindNames = {{
     {OpKind::kEmbedding, "embedding"},
     {OpKind::kPositionEmbedding, "position_embedding"},
     {OpKind::kLayerNorm, "layernorm"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<OpKind, const char*>, 23> kKindNames = {{
     {OpKind::kMergeHeads, "merge_heads"},
     {OpKind::kCausalMask, "causal_mask"},
     {OpKind::kSoftmax, "softmax"},
+    {OpKind::kAttention, "attention"},
     {OpKind::kAdd, "add"},
     {OpKind::kCrossEntropy, "cross_entropy"},
     {OpKind::kEmbeddingGrad, "embedding_grad"},
@@ -28,6 +29,7 @@ constexpr std::array<std::pair<OpKind, const char*>, 23> kKindNames = {{
     {OpKind::kLayerNormGrad, "layernorm_grad"},
     {OpKind::kGeluGrad, "gelu_grad"},
     {OpKind::kSoftmaxGrad, "softmax_grad"},
+    {OpKind::kAttentionGrad, "attention_grad"},
     {OpKind::kCausalMaskGrad, "causal_mask_grad"},
     {OpKind::kCrossEntropyGrad, "cross_entropy_grad"},
     {OpKind::kSumSquares, "sum_squares"},

@@ -32,6 +32,9 @@ enum class OpKind : std::uint8_t {
   kSoftmax,            // (x [...,T]) -> y, over the last dim; attr causal = 1: x [..., S, T]
                        // causally masked first (c > r is left out and 0 in y; "row_offset",
                        // "col_offset" on a shard), the fused form of causal_mask + softmax
+  kAttention,          // (q [B,A,S,D], k [B,A,T,D], v [B,A,T,D]) -> o [B,A,S,D]; scale, causal
+                       // (0|1; "row_offset", "col_offset" on a shard as softmax): o =
+                       // softmax(scale q k^T) v fused, no [S,T] tensor (kernels' attention)
   kAdd,                // (a, b) -> a + b, same shapes (residual add; gradient accumulation)
   kCrossEntropy,       // (logits [B,S,V], targets i32 [B,S]) -> loss [] = mean over B*S tokens
   // ---- backward
@@ -40,6 +43,7 @@ enum class OpKind : std::uint8_t {
   kLayerNormGrad,     // (dy, x, w, mean, rstd) -> (dx, dw, db)
   kGeluGrad,          // (x, dy) -> dx; fused (x, bias, dy) -> dh = gelu'(x + bias) dy
   kSoftmaxGrad,       // (y, dy) -> dx
+  kAttentionGrad,     // (q, k, v, do) -> (dq, dk, dv); attention's attrs; recomputes the scores
   kCausalMaskGrad,    // (dy) -> dx with elements column > row set to 0
   kCrossEntropyGrad,  // (logits, targets, dloss []) -> dlogits
   // ---- optimizer. kAdamW and kSgd have no outputs: they update p and their state in place, so

@@ -267,6 +267,33 @@ std::vector<OutputSpec> infer(const Checker& c) {
       if (op.kind == OpKind::kSoftmax) c.expect_min_rank(0, 1, "x");
       return {{c.shape(0), c.in(0).dtype}};
     }
+    // (q [B,A,S,D], k [B,A,T,D], v [B,A,T,D]) -> o [B,A,S,D]; backward (q, k, v, do) ->
+    // (dq, dk, dv). Causal attention is square (S == T) in a global graph, as softmax's.
+    case OpKind::kAttention:
+    case OpKind::kAttentionGrad: {
+      const bool grad = op.kind == OpKind::kAttentionGrad;
+      c.expect_inputs(grad ? 4 : 3);
+      c.expect_floating(0);
+      for (std::size_t i = 1; i < op.inputs.size(); ++i) c.expect_same_dtype(0, i);
+      c.expect_rank(0, 4, "q [B,A,S,D]");
+      c.expect_rank(1, 4, "k [B,A,T,D]");
+      c.expect_same_shape(1, 2);
+      if (grad) c.expect_same_shape(0, 3);
+      const Shape& q = c.shape(0);
+      const Shape& k = c.shape(1);
+      if (q[0] != k[0] || q[1] != k[1] || q[3] != k[3]) {
+        c.fail("q " + shape_to_string(q) + " and k " + shape_to_string(k) +
+               " must agree in batch, heads and head dim");
+      }
+      c.float_attr("scale", true, 0.0);
+      if (c.int_attr("causal", 0, 1) == 1 && q[2] != k[2]) {
+        c.fail("causal attention must be square (S == T), got q " + shape_to_string(q) + " and k " +
+               shape_to_string(k));
+      }
+      const DType dt = c.in(0).dtype;
+      if (!grad) return {{q, dt}};
+      return {{q, dt}, {k, dt}, {k, dt}};
+    }
     // (x [B,S,P,A,D], or [B,S,A,D] when P == 1) -> P x [B,A,S,D]
     case OpKind::kSplitHeads: {
       c.expect_inputs(1);

@@ -138,6 +138,29 @@ TEST_CASE("gradients of the attention pieces", "[gradcheck]") {
   check_gradients(g, add_loss(g, out(g, proj), targets), N, 1e-6);
 }
 
+TEST_CASE("gradients of the fused attention, causal and not", "[gradcheck]") {
+  // q, k, v as parameters straight into `attention`: its gradient op (kernels/attention.cc,
+  // chunks of 128 rows, so one chunk here) against finite differences of the whole loss.
+  for (std::int64_t causal : {1, 0}) {
+    INFO("causal " << causal);
+    Graph g;
+    const std::int64_t B = 2, S = 5, A = 2, D = 3, N = 4;
+    input(g, "tokens", {B, S});
+    auto targets = input(g, "targets", {B, S});
+    auto q = param(g, "q", {B, A, S, D});
+    auto k = param(g, "k", {B, A, S, D});
+    auto v = param(g, "v", {B, A, S, D});
+    auto wp = param(g, "c_proj", {A, D, N});
+    auto att = g.add_op(OpKind::kAttention, "attention", {q, k, v},
+                        {{"scale", 0.8}, {"causal", causal}}, 0);
+    auto merged = g.add_op(OpKind::kMergeHeads, "merge", {out(g, att)},
+                           {{"parts", std::int64_t{1}}, {"heads", A}}, 0);
+    auto proj = g.add_op(OpKind::kMatMul, "proj", {out(g, merged), wp},
+                         {{"equation", std::string("bsad,adn->bsn")}}, 0);
+    check_gradients(g, add_loss(g, out(g, proj), targets), N, 1e-6);
+  }
+}
+
 TEST_CASE("gradients of merge heads with parts and split heads of one part", "[gradcheck]") {
   // The kinds autodiff emits for each other, used forward: merge 3 parts [B,A,S,D] into
   // [B,S,3,A,D]; split [B,S,A,D] (one part) into [B,A,S,D] and merge it back.
@@ -179,16 +202,21 @@ TEST_CASE("gradients of matmuls with transposed and permuted operands", "[gradch
   check_gradients(g, add_loss(g, out(g, sum), targets), N, 1e-6);
 }
 
-TEST_CASE("gradients of a whole 2-layer GPT (tied embedding)", "[gradcheck]") {
-  solver::GptConfig config;
-  config.layers = 2;
-  config.hidden = 8;
-  config.heads = 2;
-  config.seq_len = 4;
-  config.vocab = 11;
-  config.dtype = DType::kF64;
-  const Graph g = solver::build_gpt(config, 2);
-  check_gradients(g, g.at("loss"), config.vocab, 1e-6);
+TEST_CASE("gradients of a whole 2-layer GPT (tied embedding), both attention forms",
+          "[gradcheck]") {
+  for (bool fused : {true, false}) {
+    INFO("fused attention " << fused);
+    solver::GptConfig config;
+    config.layers = 2;
+    config.hidden = 8;
+    config.heads = 2;
+    config.seq_len = 4;
+    config.vocab = 11;
+    config.dtype = DType::kF64;
+    config.fused_attention = fused;
+    const Graph g = solver::build_gpt(config, 2);
+    check_gradients(g, g.at("loss"), config.vocab, 1e-6);
+  }
 }
 
 }  // namespace

@@ -112,5 +112,24 @@ TEST_CASE("micro-batch accumulation equals one big batch (f64)", "[training]") {
     CHECK(test::close_normwise(four.params.at(name), values, 1e-10, 0, name));
 }
 
+TEST_CASE("fused attention trains as the unfused reference (f64 and f32)", "[training]") {
+  // Same weights, same rows: the fused `attention` op against scores matmul + causal softmax +
+  // matmul. They differ only in GEMM summation order, so 3 AdamW steps agree to rounding.
+  for (DType dtype : {DType::kF64, DType::kF32}) {
+    INFO("dtype " << solver::dtype_name(dtype));
+    auto fused = small_gpt(dtype);
+    auto unfused = fused;
+    unfused.fused_attention = false;
+    const Run a = train_on_text(fused, repeating_text(), 4, 2, 3, 1e-3);
+    const Run b = train_on_text(unfused, repeating_text(), 4, 2, 3, 1e-3);
+    const double rtol = dtype == DType::kF64 ? 1e-11 : 2e-5;
+    REQUIRE(a.losses.size() == b.losses.size());
+    for (std::size_t i = 0; i < a.losses.size(); ++i)
+      CHECK(std::abs(a.losses[i] - b.losses[i]) <= rtol * std::abs(b.losses[i]));
+    for (const auto& [name, values] : b.params)
+      CHECK(test::close_normwise(a.params.at(name), values, rtol, 0, name));
+  }
+}
+
 }  // namespace
 }  // namespace strata

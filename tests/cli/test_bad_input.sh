@@ -15,6 +15,7 @@ expect_exit 2 "must be in" -- "$STRATA" model gpt --layers 1 --hidden 3037000500
 expect_exit 2 "memory" -- "$STRATA" model gpt --layers 1000 --hidden 65536 --heads 64 --seq 8 --vocab 32 -o bad.h5
 expect_exit 2 "dtype" -- "$STRATA" model gpt --layers 1 --hidden 16 --heads 2 --seq 8 --vocab 32 --dtype f16 -o bad.h5
 expect_exit 2 "layers" -- "$STRATA" model gpt --hidden 16 --heads 2 --seq 8 --vocab 32 -o bad.h5
+expect_exit 2 "--attention: 'flash'" -- "$STRATA" model gpt --layers 1 --hidden 16 --heads 2 --seq 8 --vocab 32 --attention flash -o bad.h5
 check "no partial model file" -- test ! -e bad.h5 -a ! -e bad.h5.tmp
 
 # --- data command
@@ -80,6 +81,16 @@ with h5py.File("badshape.h5", "r+") as f:
     f["params/transformer.wpe.weight"] = np.zeros((9, 16), dtype=np.float32)
 PY
   expect_exit 2 "transformer.wpe.weight" -- "$STRATA" train good.yaml --set model.path=badshape.h5
+  # a graph whose meta names an attention form this binary does not know
+  cp model.h5 badmeta.h5
+  /usr/bin/python3 - << 'PY'
+import h5py
+with h5py.File("badmeta.h5", "r+") as f:
+    text = f["graph"][()].decode().replace('"attention":"fused"', '"attention":"flash"')
+    del f["graph"]
+    f["graph"] = text.encode()
+PY
+  expect_exit 2 "badmeta.h5.*attention.*'flash'" -- "$STRATA" train good.yaml --set model.path=badmeta.h5
 else
   echo "SKIP: /usr/bin/python3 has no h5py (version and shape cases)"
 fi

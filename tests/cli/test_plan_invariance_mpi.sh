@@ -12,6 +12,9 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 
 "$STRATA" model gpt --layers 4 --hidden 32 --heads 4 --seq 16 --vocab 64 --seed 5 --dtype f64 -o m64.h5 > /dev/null
 "$STRATA" model gpt --layers 4 --hidden 32 --heads 4 --seq 16 --vocab 64 --seed 5 -o m32.h5 > /dev/null
+# The same model with the reference attention (scores matmul, causal softmax, matmul).
+"$STRATA" model gpt --layers 4 --hidden 32 --heads 4 --seq 16 --vocab 64 --seed 5 --dtype f64 \
+  --attention unfused -o m64u.h5 > /dev/null
 "$STRATA" data synthetic --vocab 64 --seq 16 --count 96 --seed 7 -o data.h5 > /dev/null
 cat > base.yaml <<YAML
 model: {path: m64.h5}
@@ -49,6 +52,8 @@ run auto4 4 --set plan.method=auto
 run intra_only4 4 --set plan.method=intra-only
 run inter_only3 3 --set plan.method=inter-only
 run megatron_best4 4 --set plan.method=megatron-best
+# The unfused reference graph, head-parallel, trains as the fused one-rank run.
+run tp2_unfused 2 --set model.path=m64u.h5 --set plan.method=megatron --set plan.tp=2
 # Manual: uneven stages (2 and 4 layers; 0 embedding, 1-4 blocks, 5 head), a different logical
 # mesh per stage (data parallel 2x1, then 1x2), recomputation on the second: every boundary
 # tensor crosses between differing layouts.

@@ -13,8 +13,9 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-GptConfig tiny() {  // L = 2: layers 0 (embedding), 1, 2 (blocks), 3 (head)
+GptConfig tiny(bool fused_attention = true) {  // L = 2: layers 0 (embedding), 1, 2, 3 (head)
   GptConfig c;
+  c.fused_attention = fused_attention;
   c.layers = 2;
   c.hidden = 8;
   c.heads = 2;
@@ -65,7 +66,7 @@ TEST_CASE("every GPT parameter gets a gradient; inputs get none", "[ir][autodiff
 }
 
 TEST_CASE("gradient rules produce the documented ops", "[ir][autodiff]") {
-  const Graph fwd = build_gpt(tiny(), 2);
+  const Graph fwd = build_gpt(tiny(/*fused_attention=*/false), 2);
   const TrainingGraph tg = build_training_graph(fwd, fwd.at("loss"), OptimizerSpec{});
   const Graph& g = tg.graph;
 
@@ -128,6 +129,27 @@ TEST_CASE("gradient rules produce the documented ops", "[ir][autodiff]") {
   CHECK(backward == 55);
   // The causal softmax's gradient is the plain softmax gradient: its y is 0 where it masked.
   CHECK(op_named(g, "h.0.attn.softmax.grad").kind == OpKind::kSoftmaxGrad);
+}
+
+TEST_CASE("the fused attention's gradient is one attention_grad", "[ir][autodiff]") {
+  const Graph fwd = build_gpt(tiny(), 2);
+  const TrainingGraph tg = build_training_graph(fwd, fwd.at("loss"), OptimizerSpec{});
+  const Graph& g = tg.graph;
+  const Op& att = op_named(fwd, "h.0.attn.attention");
+  const Op& ag = op_named(g, "h.0.attn.attention.grad");
+  CHECK(ag.kind == OpKind::kAttentionGrad);
+  CHECK(ag.phase == OpPhase::kBackward);
+  CHECK(ag.attrs == att.attrs);  // scale, causal
+  // (q, k, v, dctx) -> (dq, dk, dv), the gradients the split heads' gradient merges
+  REQUIRE(ag.inputs.size() == 4);
+  for (int i = 0; i < 3; ++i)
+    CHECK(ag.inputs[static_cast<std::size_t>(i)] == att.inputs[static_cast<std::size_t>(i)]);
+  CHECK(ag.outputs == op_named(g, "h.0.attn.split.grad").inputs);
+  // 55 unfused backward ops less, per block, the scores and ctx gradients (2 each) and the
+  // softmax gradient, plus one attention_grad: 55 - 2 * 4 = 47
+  int backward = 0;
+  for (const Op& op : g.ops) backward += op.phase == OpPhase::kBackward;
+  CHECK(backward == 47);
 }
 
 TEST_CASE("the tied embedding's gradient is the sum of two partials", "[ir][autodiff]") {

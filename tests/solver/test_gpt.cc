@@ -30,7 +30,8 @@ std::int64_t expected_count(std::int64_t L, std::int64_t H, std::int64_t S, std:
 }  // namespace
 
 TEST_CASE("gpt builder names and shapes parameters as HF GPT-2", "[ir][gpt]") {
-  GptConfig c;  // L=2, H=64, A=4, S=32, V=256
+  GptConfig c;                // L=2, H=64, A=4, S=32, V=256
+  c.fused_attention = false;  // the reference form; the fused one: the next test
   const Graph g = build_gpt(c, 3);
   const auto shape = [&](const std::string& n) { return g.tensor(g.at(n)).shape; };
   const auto file_shape = [&](const std::string& n) { return file_shape_of(g.tensor(g.at(n))); };
@@ -133,6 +134,36 @@ TEST_CASE("gpt builder names and shapes parameters as HF GPT-2", "[ir][gpt]") {
   const Op& head = g.ops[g.ops.size() - 2];
   CHECK(attr_str(head, "equation") == "bsh,vh->bsv");
   CHECK(g.tensor(head.outputs[0]).shape == Shape{3, 32, 256});
+}
+
+TEST_CASE("gpt builder: fused attention is one op over q, k, v", "[ir][gpt]") {
+  GptConfig c;  // L=2, H=64, A=4, S=32, V=256; fused by default
+  const Graph g = build_gpt(c, 3);
+  CHECK(g.meta.at("attention") == "fused");
+  CHECK(gpt_fused_attention(g));
+  // ops: 2 embedding + 15 per block (scores, causal softmax, ctx become attention) + 3 = 35
+  CHECK(g.ops.size() == 35);
+  const Op& att = g.ops[6];  // after embed.wte, embed.wpe, ln_1, qkv, qkv_bias, split
+  CHECK(att.name == "h.0.attn.attention");
+  CHECK(att.kind == OpKind::kAttention);
+  CHECK(attr_float(att, "scale") == Approx(1.0 / std::sqrt(16.0)));  // D = 64/4
+  CHECK(attr_int(att, "causal") == 1);
+  CHECK(att.inputs == g.ops[5].outputs);  // q, k, v of the split
+  CHECK(g.tensor(att.outputs[0]).shape == Shape{3, 4, 32, 16});
+  CHECK(g.ops[7].name == "h.0.attn.merge");
+  // the same parameters as the unfused form
+  c.fused_attention = false;
+  const Graph ref = build_gpt(c, 3);
+  CHECK(ref.meta.at("attention") == "unfused");
+  CHECK(!gpt_fused_attention(ref));
+  CHECK(ref.tensors_with_role(TensorRole::kParameter).size() ==
+        g.tensors_with_role(TensorRole::kParameter).size());
+  CHECK(parameter_count(ref) == parameter_count(g));
+  Graph odd = g;
+  odd.meta["attention"] = "flash";
+  CHECK_THROWS_WITH(gpt_fused_attention(odd), Contains("'flash'"));
+  odd.meta.erase("attention");  // graphs before version 4: unfused
+  CHECK(!gpt_fused_attention(odd));
 }
 
 TEST_CASE("gpt parameter count matches HF GPT-2 small", "[ir][gpt]") {

@@ -92,7 +92,8 @@ TEST_CASE("GPT model FLOPs: formula by hand and against the graph", "[ir][flops]
   // scores 2BS^2H, ctx 2BS^2H, proj 2BSH^2 (bsad,adn->bsn), fc 8BSH^2, mlp proj 8BSH^2
   // = 24BSH^2 + 4BS^2H, plus the head 2BSHV; backward is twice forward, so 3 x forward matmul
   // FLOPs is the formula exactly: factoring the heads into dims of their own changes no total.
-  GptConfig c;  // L=2, H=64, A=4, S=32, V=256
+  GptConfig c;                // L=2, H=64, A=4, S=32, V=256
+  c.fused_attention = false;  // the formula counts the full S x S scores
   const Graph fwd = build_gpt(c, 3);
   double matmul_fwd = 0;
   for (const Op& op : fwd.ops) {
@@ -120,4 +121,29 @@ TEST_CASE("GPT model FLOPs: formula by hand and against the graph", "[ir][flops]
   // 118528 parameters (test_gpt.cc) x 4 bytes; AdamW state twice that
   CHECK(bytes_with_role(fwd, TensorRole::kParameter) == 118528 * 4);
   CHECK(bytes_with_role(tg.graph, TensorRole::kOptimizerState) == 2 * 118528 * 4);
+}
+
+TEST_CASE("fused attention FLOPs and scratch bytes count the causal pairs", "[ir][flops]") {
+  // B=3, A=4, S=32, D=16: causal pairs per item S (S + 1) / 2 = 528, 12 items -> 6336 pairs.
+  // forward 4 D + 5 = 69 per pair; backward 10 D + 9 = 169; scratch 4 and 10 passes of f32.
+  GptConfig c;  // fused by default
+  const Graph fwd = build_gpt(c, 3);
+  const TrainingGraph tg = build_training_graph(fwd, fwd.at("loss"), OptimizerSpec{});
+  const auto op_of = [&](const std::string& name) -> const Op& {
+    for (const Op& op : tg.graph.ops) {
+      if (op.name == name) return op;
+    }
+    FAIL("no op " << name);
+    return tg.graph.ops.front();
+  };
+  const Op& att = op_of("h.0.attn.attention");
+  const Op& grad = op_of("h.0.attn.attention.grad");
+  const double pairs = 12.0 * 528;
+  CHECK(op_flops(tg.graph, att) == pairs * 69);
+  CHECK(op_flops(tg.graph, grad) == pairs * 169);
+  CHECK(op_scratch_bytes(tg.graph, att) == pairs * 4 * 4);
+  CHECK(op_scratch_bytes(tg.graph, grad) == pairs * 10 * 4);
+  CHECK(op_scratch_bytes(tg.graph, op_of("h.0.attn.qkv")) == 0);
+  // About half the unfused scores + ctx GEMMs (2 x 2 B A S S D = 2 x 786432 FLOPs).
+  CHECK(pairs * 4 * 16 < 2.0 * 786432 * 0.52);
 }

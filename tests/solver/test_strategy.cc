@@ -173,8 +173,18 @@ TEST_CASE("strategy: head-parallel attention (Megatron) from the factored qkv", 
     CHECK(s.axis_letter[1] != 'p');
   }
   CHECK(find(split, "S0,R,R,S1,R -> S0,S1,R,R x S0,S1,R,R x S0,S1,R,R") != nullptr);
-  // Scores and context keep a split (a batch-like index of both operands).
-  CHECK(find(strategies("h.0.attn.scores"), "S0,S1,R,R x S0,S1,R,R -> S0,S1,R,R") != nullptr);
+  // The fused attention keeps a split (a batch-like index of q, k and v); it may split the
+  // queries s (keys replicated), never the keys t or the head dim d.
+  const auto att = strategies("h.0.attn.attention");
+  CHECK(find(att, "S0,S1,R,R x S0,S1,R,R x S0,S1,R,R -> S0,S1,R,R") != nullptr);
+  CHECK(find(att, "S0,R,S1,R x S0,R,R,R x S0,R,R,R -> S0,R,S1,R") != nullptr);
+  for (const Strategy& s : att) {
+    for (char c : s.axis_letter) CHECK((c != 't' && c != 'd'));
+  }
+  // Its gradient with the queries split: dk, dv come out partial over that axis.
+  CHECK(find(strategies("h.0.attn.attention.grad"),
+             "S0,R,S1,R x S0,R,R,R x S0,R,R,R x S0,R,S1,R -> S0,R,S1,R x S0,R,R,R|P1 x "
+             "S0,R,R,R|P1") != nullptr);
   // merge heads (parts 1): "basd" -> "bsad".
   CHECK(find(strategies("h.0.attn.merge"), "S0,S1,R,R -> S0,R,S1,R") != nullptr);
   // proj: "bsad,adn->bsn": a is summed, so the row-parallel output is partial over axis 1.

@@ -5,7 +5,8 @@
 #   env: STRATA_BUILD_DIR (default <repo>/build), STEPS (Strata steps, default 12; the median is
 #   over steps 3..), TORCH_WARMUP (2) / TORCH_STEPS (10), ROUNDS (1; Strata and PyTorch alternate
 #   ROUNDS times and the table takes each one's best round median: use 3+ on a shared machine),
-#   KEEP_WORK=1 keeps the temp dir.
+#   KEEP_WORK=1 keeps the temp dir, STRATA_ATTENTION (fused | unfused, default fused: the model
+#   file's attention form, `strata model gpt --attention`).
 # All three programs run with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 and with OPENBLAS_CORETYPE
 # and OPENBLAS_L2_SIZE unset for these commands only (TOOLCHAIN.md section 8). Prints a table; the
 # lead records results in docs/benchmarks.md.
@@ -20,6 +21,7 @@ steps=${STEPS:-12}
 torch_warmup=${TORCH_WARMUP:-2}
 torch_steps=${TORCH_STEPS:-10}
 rounds=${ROUNDS:-1}
+attention=${STRATA_ATTENTION:-fused}
 layers=4 hidden=256 heads=8 seq=128 vocab=256 batch=8
 lr=3.0e-4 weight_decay=0.1 clip=1.0
 
@@ -48,7 +50,7 @@ echo "command:  $0 $*  (STRATA_BUILD_DIR=$build STEPS=$steps TORCH_WARMUP=$torch
 echo "env:      OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset" \
      "for the benchmarked commands only (were: CORETYPE=${OPENBLAS_CORETYPE:-unset}, L2_SIZE=${OPENBLAS_L2_SIZE:-unset})"
 echo "model:    GPT layers $layers, hidden $hidden, heads $heads, seq $seq, vocab $vocab; batch $batch, f32," \
-     "AdamW lr $lr wd $weight_decay, clip $clip, micro_batches 1"
+     "AdamW lr $lr wd $weight_decay, clip $clip, micro_batches 1; Strata attention $attention"
 
 run_logged() {  # run_logged LOG CMD...: run quietly, show the log on failure
   local log=$1; shift
@@ -61,7 +63,7 @@ run_logged() {  # run_logged LOG CMD...: run quietly, show the log on failure
 
 # ---- model and data
 run_logged "$work/model.log" "$strata" model gpt --layers $layers --hidden $hidden --heads $heads \
-  --seq $seq --vocab $vocab --dtype f32 --seed 1 -o "$work/model.h5"
+  --seq $seq --vocab $vocab --dtype f32 --seed 1 --attention "$attention" -o "$work/model.h5"
 run_logged "$work/data.log" "$strata" data synthetic --vocab $vocab --seq $seq \
   --count $((batch * (steps > torch_warmup + torch_steps ? steps : torch_warmup + torch_steps))) \
   --seed 2 -o "$work/data.h5"

@@ -80,9 +80,10 @@ class Collectives {
   ByteCounters counters_;
 };
 
-// MPI implementation over mesh.axis[0] / mesh.axis[1] (the mesh must outlive it). f64, f32 and
-// i32 (bf16 / f16 throw std::invalid_argument: MPI has no such type and the host backend no such
-// kernels). Counts above INT_MAX throw std::invalid_argument. MPI failures throw comm::Error.
+// MPI implementation over mesh.axis[0] / mesh.axis[1] (the mesh must outlive it). f64, f32, i32
+// and bf16 (16-bit words; its sum and max are user ops adding in f32 and rounding each partial
+// result, as NCCL's bf16 reductions); f16 throws std::invalid_argument. Counts above INT_MAX
+// throw std::invalid_argument. MPI failures throw comm::Error.
 std::unique_ptr<Collectives> make_mpi_collectives(const Mesh& mesh);
 
 }  // namespace strata::comm

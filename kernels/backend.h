@@ -244,6 +244,15 @@ class Backend {
  protected:
   // class_name: the name the argument checks' messages start with ("HostBackend").
   explicit Backend(const char* class_name) : class_name_(class_name) {}
+  // Whether the backend has kernels of its own for `dtype`. bf16 without them is emulated: the
+  // public calls run the f32 kernels on converted copies (kernels/f32_emulation.h), which gives
+  // a bf16 GPU kernel's numerics (f32 arithmetic, one rounding on store) at a copy's cost.
+  // do_convert must handle bf16 <-> f32 for that.
+  virtual bool native(DType dtype) const {
+    (void)dtype;
+    return true;
+  }
+  bool emulated(DType dtype) const { return dtype == DType::kBF16 && !native(dtype); }
   // The argument checks of this backend's calls (messages "<class_name>::<call>: ...").
   ArgChecks checks() const;
 

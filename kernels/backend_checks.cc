@@ -4,13 +4,17 @@
 // hold only computation. What stays in the implementations: the dtypes each supports, and the
 // token / target range checks, which the host makes on the CPU before computing and the CUDA
 // backend makes on the device (kernels/cuda/cuda_backend.h).
+// A dtype the backend only emulates (Backend::emulated: bf16 on the host) runs the same do_<call>
+// in f32 on converted copies of its buffers (kernels/f32_emulation.h), after the same checks.
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <vector>
 
 #include "kernels/arg_checks.h"
 #include "kernels/backend.h"
 #include "kernels/copy_prep.h"
+#include "kernels/f32_emulation.h"
 
 namespace strata::kernels {
 namespace {
@@ -41,6 +45,22 @@ void check_gemm(const ArgChecks& c, const GemmArgs& g) {
     c.require(g.a != nullptr, kM, "a is null for m = ", g.m, ", k = ", g.k);
     c.require(g.b != nullptr, kM, "b is null for k = ", g.k, ", n = ", g.n);
   }
+}
+
+// The elements a strided batched operand spans: rows of ld elements, the last row `cols` long.
+std::int64_t span(std::int64_t batch, std::int64_t stride, std::int64_t rows, std::int64_t cols,
+                  std::int64_t ld) {
+  if (batch == 0 || rows == 0 || cols == 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// GemmArgs over f32 copies of its operands (C read too: beta may accumulate).
+GemmArgs emulated_gemm(F32Emulation& e, GemmArgs g) {
+  const std::int64_t k = g.m > 0 && g.n > 0 ? g.k : 0;  // nothing of A, B is read otherwise
+  g.a = e.in(g.a, span(g.batch, g.stride_a, g.trans_a ? k : g.m, g.trans_a ? g.m : k, g.lda));
+  g.b = e.in(g.b, span(g.batch, g.stride_b, g.trans_b ? g.n : k, g.trans_b ? k : g.n, g.ldb));
+  g.c = e.out(g.c, span(g.batch, g.stride_c, g.m, g.n, g.ldc));
+  return g;
 }
 
 // Unsharded cross-entropy: logits [rows, vocab], targets [rows].
@@ -142,12 +162,24 @@ void Backend::convert(DType from, const void* src, DType to, void* dst, std::int
 
 void Backend::gemm(DType dtype, const GemmArgs& args) {
   check_gemm(checks(), args);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_gemm(DType::kF32, emulated_gemm(e, args));
+    return e.finish();
+  }
   do_gemm(dtype, args);
 }
 
 void Backend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                       const int* perm, int rank) {
   copy_prep::check_permute(checks(), in, out, in_shape, perm, rank);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    std::int64_t n = 1;
+    for (int d = 0; d < rank; ++d) n *= in_shape[d];
+    do_permute(DType::kF32, e.in(in, n), e.out(out, n), in_shape, perm, rank);
+    return e.finish();
+  }
   do_permute(dtype, in, out, in_shape, perm, rank);
 }
 
@@ -164,6 +196,11 @@ void Backend::copy_box(std::size_t elem_bytes, const void* src, const std::int64
 void Backend::add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
   check_unary(checks(), "add", n, a, "a", b, "b");
   checks().require_ptr(out, n, "add", "out");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_add(DType::kF32, e.in(a, n), e.in(b, n), e.out(out, n), n);
+    return e.finish();
+  }
   do_add(dtype, a, b, out, n);
 }
 
@@ -175,6 +212,12 @@ void Backend::add_broadcast(DType dtype, const void* x, const void* row, void* o
   c.require_ptr(x, outer * inner, kM, "x");
   c.require_ptr(row, outer > 0 ? inner : 0, kM, "row");
   c.require_ptr(out, outer * inner, kM, "out");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_add_broadcast(DType::kF32, e.in(x, outer * inner), e.in(row, inner),
+                     e.out(out, outer * inner), outer, inner);
+    return e.finish();
+  }
   do_add_broadcast(dtype, x, row, out, outer, inner);
 }
 
@@ -185,17 +228,32 @@ void Backend::reduce_sum_outer(DType dtype, const void* x, void* out, std::int64
   c.require_sizes(kM, "outer, inner", {outer, inner});
   c.require_ptr(x, outer * inner, kM, "x");
   c.require_ptr(out, inner, kM, "out");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_reduce_sum_outer(DType::kF32, e.in(x, outer * inner), e.out(out, inner), outer, inner);
+    return e.finish();
+  }
   do_reduce_sum_outer(dtype, x, out, outer, inner);
 }
 
 void Backend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
   check_unary(checks(), "gelu_forward", n, x, "x", y, "y");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_gelu_forward(DType::kF32, e.in(x, n), e.out(y, n), n);
+    return e.finish();
+  }
   do_gelu_forward(dtype, x, y, n);
 }
 
 void Backend::gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n) {
   check_unary(checks(), "gelu_backward", n, x, "x", dy, "dy");
   checks().require_ptr(dx, n, "gelu_backward", "dx");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_gelu_backward(DType::kF32, e.in(x, n), e.in(dy, n), e.out(dx, n), n);
+    return e.finish();
+  }
   do_gelu_backward(dtype, x, dy, dx, n);
 }
 
@@ -216,6 +274,12 @@ void check_bias_gelu(const ArgChecks& c, const char* method, const void* x, cons
 void Backend::bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
                                 std::int64_t outer, std::int64_t inner) {
   check_bias_gelu(checks(), "bias_gelu_forward", x, bias, y, "y", outer, inner);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_bias_gelu_forward(DType::kF32, e.in(x, outer * inner), e.in(bias, inner),
+                         e.out(y, outer * inner), outer, inner);
+    return e.finish();
+  }
   do_bias_gelu_forward(dtype, x, bias, y, outer, inner);
 }
 
@@ -223,6 +287,12 @@ void Backend::bias_gelu_backward(DType dtype, const void* x, const void* bias, c
                                  void* dx, std::int64_t outer, std::int64_t inner) {
   check_bias_gelu(checks(), "bias_gelu_backward", x, bias, dx, "dx", outer, inner);
   checks().require_ptr(dy, outer * inner, "bias_gelu_backward", "dy");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_bias_gelu_backward(DType::kF32, e.in(x, outer * inner), e.in(bias, inner),
+                          e.in(dy, outer * inner), e.out(dx, outer * inner), outer, inner);
+    return e.finish();
+  }
   do_bias_gelu_backward(dtype, x, bias, dy, dx, outer, inner);
 }
 
@@ -231,6 +301,11 @@ void Backend::sum_squares(DType dtype, const void* x, std::int64_t n, double* ou
   checks().require_sizes(kM, "n", {n});
   checks().require_ptr(x, n, kM, "x");
   checks().require(out != nullptr, kM, "out is null (n = ", n, ")");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_sum_squares(DType::kF32, e.in(x, n), n, out);
+    return e.finish();
+  }
   do_sum_squares(dtype, x, n, out);
 }
 
@@ -250,6 +325,13 @@ void Backend::layernorm_forward(DType dtype, const void* x, const void* w, const
   c.require_ptr(y, rows * cols, kM, "y");
   c.require_ptr(mean, rows, kM, "mean");
   c.require_ptr(rstd, rows, kM, "rstd");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_layernorm_forward(DType::kF32, e.in(x, rows * cols), e.in(w, cols), e.in(b, cols),
+                         e.out(y, rows * cols), e.out(mean, rows), e.out(rstd, rows), rows, cols,
+                         eps);
+    return e.finish();
+  }
   do_layernorm_forward(dtype, x, w, b, y, mean, rstd, rows, cols, eps);
 }
 
@@ -267,6 +349,13 @@ void Backend::layernorm_backward(DType dtype, const void* dy, const void* x, con
   c.require_ptr(dx, rows * cols, kM, "dx");
   c.require_ptr(dw, cols, kM, "dw");
   c.require_ptr(db, cols, kM, "db");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_layernorm_backward(DType::kF32, e.in(dy, rows * cols), e.in(x, rows * cols), e.in(w, cols),
+                          e.in(mean, rows), e.in(rstd, rows), e.out(dx, rows * cols),
+                          e.out(dw, cols), e.out(db, cols), rows, cols);
+    return e.finish();
+  }
   do_layernorm_backward(dtype, dy, x, w, mean, rstd, dx, dw, db, rows, cols);
 }
 
@@ -277,6 +366,11 @@ void Backend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t 
   c.require_sizes(kM, "rows, cols", {rows, cols});
   c.require_ptr(x, rows * cols, kM, "x");
   c.require_ptr(y, rows * cols, kM, "y");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_softmax_forward(DType::kF32, e.in(x, rows * cols), e.out(y, rows * cols), rows, cols);
+    return e.finish();
+  }
   do_softmax_forward(dtype, x, y, rows, cols);
 }
 
@@ -288,6 +382,12 @@ void Backend::softmax_backward(DType dtype, const void* y, const void* dy, void*
   c.require_ptr(y, rows * cols, kM, "y");
   c.require_ptr(dy, rows * cols, kM, "dy");
   c.require_ptr(dx, rows * cols, kM, "dx");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_softmax_backward(DType::kF32, e.in(y, rows * cols), e.in(dy, rows * cols),
+                        e.out(dx, rows * cols), rows, cols);
+    return e.finish();
+  }
   do_softmax_backward(dtype, y, dy, dx, rows, cols);
 }
 
@@ -307,6 +407,13 @@ void Backend::causal_softmax_forward(DType dtype, const void* x, void* y, std::i
                                      std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                                      std::int64_t col_offset) {
   check_masked(checks(), "causal_softmax_forward", x, y, batch, rows, cols);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    const std::int64_t n = batch * rows * cols;
+    do_causal_softmax_forward(DType::kF32, e.in(x, n), e.out(y, n), batch, rows, cols, row_offset,
+                              col_offset);
+    return e.finish();
+  }
   do_causal_softmax_forward(dtype, x, y, batch, rows, cols, row_offset, col_offset);
 }
 
@@ -314,6 +421,13 @@ void Backend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batc
                           std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                           std::int64_t col_offset, bool backward) {
   check_masked(checks(), "causal_mask", x, y, batch, rows, cols);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    const std::int64_t n = batch * rows * cols;
+    do_causal_mask(DType::kF32, e.in(x, n), e.out(y, n), batch, rows, cols, row_offset, col_offset,
+                   backward);
+    return e.finish();
+  }
   do_causal_mask(dtype, x, y, batch, rows, cols, row_offset, col_offset, backward);
 }
 
@@ -370,6 +484,12 @@ void Backend::embedding_forward(DType dtype, const std::int32_t* tokens, const v
                                 std::int64_t dim) {
   check_embedding(checks(), "embedding_forward", tokens, table, "table", out, "out", n_tokens,
                   vocab, dim);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_embedding_forward(DType::kF32, tokens, e.in(table, vocab * dim), e.out(out, n_tokens * dim),
+                         n_tokens, vocab, dim);
+    return e.finish();
+  }
   do_embedding_forward(dtype, tokens, table, out, n_tokens, vocab, dim);
 }
 
@@ -378,6 +498,12 @@ void Backend::embedding_backward(DType dtype, const std::int32_t* tokens, const 
                                  std::int64_t dim) {
   check_embedding(checks(), "embedding_backward", tokens, dtable, "dtable", dout, "dout", n_tokens,
                   vocab, dim);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_embedding_backward(DType::kF32, tokens, e.in(dout, n_tokens * dim),
+                          e.out(dtable, vocab * dim), n_tokens, vocab, dim);
+    return e.finish();
+  }
   do_embedding_backward(dtype, tokens, dout, dtable, n_tokens, vocab, dim);
 }
 
@@ -385,6 +511,15 @@ void Backend::split_heads(DType dtype, const void* x, void* const* outs, std::in
                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
                           std::int64_t head_dim) {
   copy_prep::check_heads(checks(), "split_heads", x, outs, batch, seq, parts, heads, head_dim);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    const std::int64_t part = batch * seq * heads * head_dim;
+    std::vector<void*> f32_outs;
+    for (std::int64_t i = 0; i < parts; ++i) f32_outs.push_back(e.out(outs[i], part));
+    do_split_heads(DType::kF32, e.in(x, part * parts), f32_outs.data(), batch, seq, parts, heads,
+                   head_dim);
+    return e.finish();
+  }
   do_split_heads(dtype, x, outs, batch, seq, parts, heads, head_dim);
 }
 
@@ -392,6 +527,15 @@ void Backend::merge_heads(DType dtype, const void* const* ins, void* out, std::i
                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
                           std::int64_t head_dim) {
   copy_prep::check_heads(checks(), "merge_heads", out, ins, batch, seq, parts, heads, head_dim);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    const std::int64_t part = batch * seq * heads * head_dim;
+    std::vector<const void*> f32_ins;
+    for (std::int64_t i = 0; i < parts; ++i) f32_ins.push_back(e.in(ins[i], part));
+    do_merge_heads(DType::kF32, f32_ins.data(), e.out(out, part * parts), batch, seq, parts, heads,
+                   head_dim);
+    return e.finish();
+  }
   do_merge_heads(dtype, ins, out, batch, seq, parts, heads, head_dim);
 }
 
@@ -401,6 +545,12 @@ void Backend::embedding_forward_shard(DType dtype, const std::int32_t* tokens, c
   constexpr const char* kM = "embedding_forward_shard";
   checks().require_sizes(kM, "vocab_offset", {vocab_offset});
   check_embedding(checks(), kM, tokens, table, "table", out, "out", n_tokens, vocab, dim);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_embedding_forward_shard(DType::kF32, tokens, e.in(table, vocab * dim),
+                               e.out(out, n_tokens * dim), n_tokens, vocab, dim, vocab_offset);
+    return e.finish();
+  }
   do_embedding_forward_shard(dtype, tokens, table, out, n_tokens, vocab, dim, vocab_offset);
 }
 
@@ -410,6 +560,12 @@ void Backend::embedding_backward_shard(DType dtype, const std::int32_t* tokens, 
   constexpr const char* kM = "embedding_backward_shard";
   checks().require_sizes(kM, "vocab_offset", {vocab_offset});
   check_embedding(checks(), kM, tokens, dtable, "dtable", dout, "dout", n_tokens, vocab, dim);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_embedding_backward_shard(DType::kF32, tokens, e.in(dout, n_tokens * dim),
+                                e.out(dtable, vocab * dim), n_tokens, vocab, dim, vocab_offset);
+    return e.finish();
+  }
   do_embedding_backward_shard(dtype, tokens, dout, dtable, n_tokens, vocab, dim, vocab_offset);
 }
 
@@ -420,6 +576,12 @@ void Backend::cross_entropy_forward(DType dtype, const void* logits, const std::
   constexpr const char* kM = "cross_entropy_forward";
   check_ce(checks(), kM, logits, targets, rows, vocab);
   checks().require(loss != nullptr, kM, "loss is null (rows = ", rows, ", vocab = ", vocab, ")");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_cross_entropy_forward(DType::kF32, e.in(logits, rows * vocab), targets, e.out(loss, 1), rows,
+                             vocab);
+    return e.finish();
+  }
   do_cross_entropy_forward(dtype, logits, targets, loss, rows, vocab);
 }
 
@@ -430,11 +592,22 @@ void Backend::cross_entropy_backward(DType dtype, const void* logits, const std:
   check_ce(checks(), kM, logits, targets, rows, vocab);
   checks().require_ptr(dloss, 1, kM, "dloss");
   checks().require_ptr(dlogits, rows * vocab, kM, "dlogits");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_cross_entropy_backward(DType::kF32, e.in(logits, rows * vocab), targets, e.in(dloss, 1),
+                              e.out(dlogits, rows * vocab), rows, vocab);
+    return e.finish();
+  }
   do_cross_entropy_backward(dtype, logits, targets, dloss, dlogits, rows, vocab);
 }
 
 void Backend::row_max(DType dtype, const void* x, void* out, std::int64_t rows, std::int64_t cols) {
   check_rows(checks(), "row_max", rows, cols, x, out);
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_row_max(DType::kF32, e.in(x, rows * cols), e.out(out, rows), rows, cols);
+    return e.finish();
+  }
   do_row_max(dtype, x, out, rows, cols);
 }
 
@@ -442,6 +615,12 @@ void Backend::row_sum_exp(DType dtype, const void* x, const void* row_max, void*
                           std::int64_t rows, std::int64_t cols) {
   check_rows(checks(), "row_sum_exp", rows, cols, x, out);
   checks().require_ptr(row_max, rows, "row_sum_exp", "row_max");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_row_sum_exp(DType::kF32, e.in(x, rows * cols), e.in(row_max, rows), e.out(out, rows), rows,
+                   cols);
+    return e.finish();
+  }
   do_row_sum_exp(dtype, x, row_max, out, rows, cols);
 }
 
@@ -453,6 +632,13 @@ void Backend::cross_entropy_forward_shard(DType dtype, const void* logits,
   constexpr const char* kM = "cross_entropy_forward_shard";
   check_ce_shard(checks(), kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
   checks().require(loss != nullptr, kM, "loss is null (rows = ", rows, ", cols = ", cols, ")");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_cross_entropy_forward_shard(DType::kF32, e.in(logits, rows * cols), targets,
+                                   e.in(row_max, rows), e.in(row_sum, rows), e.out(loss, 1), rows,
+                                   cols, vocab_offset, scale);
+    return e.finish();
+  }
   do_cross_entropy_forward_shard(dtype, logits, targets, row_max, row_sum, loss, rows, cols,
                                  vocab_offset, scale);
 }
@@ -466,6 +652,13 @@ void Backend::cross_entropy_backward_shard(DType dtype, const void* logits,
   check_ce_shard(checks(), kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
   checks().require_ptr(dloss, 1, kM, "dloss");
   checks().require_ptr(dlogits, rows * cols, kM, "dlogits");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_cross_entropy_backward_shard(DType::kF32, e.in(logits, rows * cols), targets,
+                                    e.in(row_max, rows), e.in(row_sum, rows), e.in(dloss, 1),
+                                    e.out(dlogits, rows * cols), rows, cols, vocab_offset, scale);
+    return e.finish();
+  }
   do_cross_entropy_backward_shard(dtype, logits, targets, row_max, row_sum, dloss, dlogits, rows,
                                   cols, vocab_offset, scale);
 }
@@ -489,6 +682,12 @@ void Backend::adamw_update(DType dtype, void* param, const void* grad, void* m, 
   check_optimizer(checks(), "adamw_update", n, args.step, param, grad, norm_scale);
   checks().require_ptr(m, n, "adamw_update", "m");
   checks().require_ptr(v, n, "adamw_update", "v");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_adamw_update(DType::kF32, e.out(param, n), e.in(grad, n), e.out(m, n), e.out(v, n), n, args,
+                    norm_scale);
+    return e.finish();
+  }
   do_adamw_update(dtype, param, grad, m, v, n, args, norm_scale);
 }
 
@@ -496,6 +695,11 @@ void Backend::sgd_update(DType dtype, void* param, const void* grad, void* buf, 
                          const SgdArgs& args, const double* norm_scale) {
   check_optimizer(checks(), "sgd_update", n, args.step, param, grad, norm_scale);
   checks().require_ptr(buf, args.momentum != 0 ? n : 0, "sgd_update", "buf");
+  if (emulated(dtype)) {
+    F32Emulation e(*this, dtype);
+    do_sgd_update(DType::kF32, e.out(param, n), e.in(grad, n), e.out(buf, n), n, args, norm_scale);
+    return e.finish();
+  }
   do_sgd_update(dtype, param, grad, buf, n, args, norm_scale);
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "kernels/bf16_bits.h"
 #include "kernels/host/host_common.h"
 
 namespace strata::kernels {
@@ -59,28 +60,47 @@ void HostBackend::do_copy(void* dst, const void* src, std::size_t bytes) {
 void HostBackend::do_fill_zero(void* dst, std::size_t bytes) { std::memset(dst, 0, bytes); }
 
 namespace {
-template <class From, class To>
-void convert_impl(const void* src, void* dst, std::int64_t n) {
-  const From* s = static_cast<const From*>(src);
-  To* d = static_cast<To*>(dst);
-  Kokkos::parallel_for(
-      "convert", detail::host_range(n), KOKKOS_LAMBDA(std::int64_t i) { d[i] = To(s[i]); });
+
+// bf16 through f32 (kernels/bf16_bits.h); f64 to bf16 goes through f32 first (two roundings:
+// only a tie at f32 precision can differ from rounding f64 directly).
+double load(DType dtype, const void* p, std::int64_t i) {
+  switch (dtype) {
+    case DType::kF32:
+      return static_cast<const float*>(p)[i];
+    case DType::kF64:
+      return static_cast<const double*>(p)[i];
+    default:
+      return f32_from_bf16(static_cast<const std::uint16_t*>(p)[i]);
+  }
 }
+void store(DType dtype, void* p, std::int64_t i, double v) {
+  switch (dtype) {
+    case DType::kF32:
+      static_cast<float*>(p)[i] = static_cast<float>(v);
+      return;
+    case DType::kF64:
+      static_cast<double*>(p)[i] = v;
+      return;
+    default:
+      static_cast<std::uint16_t*>(p)[i] = bf16_from_f32(static_cast<float>(v));
+  }
+}
+
 }  // namespace
 
+// f32, f64 and bf16 (the emulated dtype) in any pair; every value passes exactly through double.
 void HostBackend::do_convert(DType from, const void* src, DType to, void* dst, std::int64_t n) {
   if (n == 0) return;
-  const bool from_ok = from == DType::kF32 || from == DType::kF64;
-  const bool to_ok = to == DType::kF32 || to == DType::kF64;
-  if (!from_ok) detail::throw_bad_dtype("convert", from);
-  if (!to_ok) detail::throw_bad_dtype("convert", to);
+  const auto ok = [](DType d) { return d == DType::kF32 || d == DType::kF64 || d == DType::kBF16; };
+  if (!ok(from)) detail::throw_bad_dtype("convert", from);
+  if (!ok(to)) detail::throw_bad_dtype("convert", to);
   if (from == to) {
     copy(dst, src, static_cast<std::size_t>(n) * dtype_size_bytes(from));
-  } else if (from == DType::kF32) {
-    convert_impl<float, double>(src, dst, n);
-  } else {
-    convert_impl<double, float>(src, dst, n);
+    return;
   }
+  Kokkos::parallel_for(
+      "convert", detail::host_range(n),
+      KOKKOS_LAMBDA(std::int64_t i) { store(to, dst, i, load(from, src, i)); });
 }
 
 void HostBackend::synchronize() { Kokkos::fence(); }

@@ -57,6 +57,11 @@ class HostBackend final : public Backend {
   void release_host(void* ptr) noexcept override { release(ptr); }
   void synchronize() override;
 
+ protected:
+  // bf16 is emulated (f32 kernels on converted copies: kernels/f32_emulation.h), so bf16 training
+  // runs and is tested on the host; it is slower than f32 there, never faster.
+  bool native(DType dtype) const override { return dtype != DType::kBF16; }
+
  private:
   // Backend's public calls check their arguments (kernels/backend_checks.cc), then call these.
   void do_copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;

@@ -76,8 +76,43 @@ assert f['optimizer/transformer.wte.weight/m'].dtype == 'float64'"
 
 expect_exit 2 "run.yaml: train.master_dtype: 'f32' is narrower than train.dtype 'f64'" -- \
   "$STRATA" train run.yaml --set train.dtype=f64 --set train.master_dtype=f32
-expect_exit 2 "run.yaml: train.dtype: 'bf16' needs the cuda backend" -- \
-  "$STRATA" train run.yaml --set train.dtype=bf16 --set cluster.backend=host
+# bf16 compute with f32 masters (train.master_dtype auto), on the host backend's emulation (f32
+# kernels, bf16 storage rounded on every store, bf16 collectives summing in f32 and rounding each
+# partial sum): every step's loss (20 steps at lr 1e-4) and the first step's gradients against
+# the f32 run within bf16 rounding (rtol 2e-2, norm-wise per tensor), on one rank and on dp2 x tp2
+# and pp2 plans; a resumed bf16 run (f32 masters in the checkpoint, the bf16 copy rounded from
+# them again) equals the straight one bit for bit.
+bf16() {  # bf16 NAME RANKS [--set ...]
+  local name="$1" ranks="$2"
+  shift 2
+  expect_exit 0 "done" -- "${MPIRUN[@]}" -np "$ranks" "$STRATA" train run.yaml \
+    --set output.dir="$name" --set train.master_dtype=auto --set output.dump_gradients_step=1 \
+    --set train.optimizer.lr=1.0e-4 "$@"
+}
+bf16 ref_f32 1 --set train.dtype=f32
+bf16 bf16_1 1 --set train.dtype=bf16
+bf16 bf16_dp2tp2 4 --set train.dtype=bf16 --set plan.method=megatron --set plan.dp=2 --set plan.tp=2
+bf16 bf16_pp2 2 --set train.dtype=bf16 --set plan.method=megatron --set plan.pp=2 \
+  --set train.micro_batches=2
+for run in bf16_1 bf16_dp2tp2 bf16_pp2; do
+  check "$run: first-step loss and gradients within bf16 rounding of f32" -- \
+    "${COMPARE[@]}" ref_f32 "$run" 2e-2 --grads 1
+done
+BF16_DP2=(--set train.dtype=bf16 --set train.master_dtype=auto --set train.optimizer.lr=1.0e-4
+          --set plan.method=megatron --set plan.dp=2 --set checkpoint.dir=ck_bf16)
+expect_exit 137 "checkpoint .*ckpt_step00000010.h5 written" -- env STRATA_INJECT_FAILURE=0:11:kill \
+  "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml --set output.dir=bf16_resumed "${BF16_DP2[@]}" \
+  --set checkpoint.every_steps=10
+expect_exit 0 "resumed from .*ckpt_step00000010.h5 after step 10" -- "${MPIRUN[@]}" -np 2 \
+  "$STRATA" train run.yaml --set output.dir=bf16_resumed "${BF16_DP2[@]}"
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train run.yaml \
+  --set output.dir=bf16_straight "${BF16_DP2[@]}" --set checkpoint.dir=ck_bf16_unused
+check "resumed bf16 run equals the straight one bit for bit" -- \
+  "${COMPARE[@]}" bf16_straight bf16_resumed 0
+check "the bf16 run's gradient dump is in its f32 master dtype" -- /usr/bin/python3 -c "
+import h5py
+f = h5py.File('bf16_1/gradients_step1.h5', 'r')
+assert f['grads/transformer.wte.weight'].dtype == 'float32', f['grads/transformer.wte.weight'].dtype"
 expect_exit 2 "train.master_dtype: \"f16\" is not one of auto, f32, f64" -- \
   "$STRATA" train run.yaml --set train.master_dtype=f16
 finish

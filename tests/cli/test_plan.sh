@@ -52,6 +52,7 @@ assert p['search']['ilps_solved'] > 0
 expect_exit 2 "does not equal" -- "$STRATA" plan plan.yaml --set plan.method=megatron --set plan.dp=3 --out out_bad
 expect_exit 2 "no plan fits" -- "$STRATA" plan plan.yaml --set plan.method=manual --out out_bad \
   --set 'plan.stages=[{layers: [0, 4], submesh: [1, 2], logical_mesh: [2, 1]}]'
-expect_exit 2 "bf16" -- "$STRATA" plan plan.yaml --set train.dtype=bf16 --out out_bad
+expect_exit 2 "bf16" -- "$STRATA" plan plan.yaml --set train.dtype=bf16 --out out_bad \
+  --set cluster.preset=aws-p3.16xlarge  # V100 has no bf16
 check "rejected plans write nothing" -- test ! -e out_bad
 finish

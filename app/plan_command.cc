@@ -43,6 +43,7 @@ solver::PlannerOptions planner_options(const RunConfig& c) {
   o.global_batch = c.global_batch;
   o.micro_batches = c.micro_batches;
   o.dtype = c.dtype;
+  o.master_dtype = c.master_dtype == "auto" ? "" : c.master_dtype;
   o.optimizer = c.optimizer;
   o.ilp.solver = c.plan_solver;
   o.ilp.time_limit_s = c.plan_ilp_time_limit_s;

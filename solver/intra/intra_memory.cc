@@ -16,11 +16,15 @@ bool is_16bit(const std::string& dtype) { return dtype == "bf16" || dtype == "f1
 
 // Terms (bytes per device; "local" = elements of the shard the strategy's layout gives):
 //  (m1) a parameter updated in the stage (its optimizer op with k state tensors, k = 2 AdamW,
-//       1 SGD), in its storage layout (the update's input 0; p, g and the state share it):
-//         16-bit compute:  local x (4 master + 4 gradient + 4k state + 2 compute copy)
-//         else:            local x e (1 + 1 + k), e = bytes of the parameter's dtype
+//       1 SGD), in its storage layout (the update's input 0; p, g and the state share it). With
+//       e = bytes of the compute dtype (2 under 16-bit compute, else the parameter's in the
+//       graph) and w = bytes of the master
+//       dtype (IntraOptions::master_dtype; 4 under 16-bit compute by default, else e):
+//         mixed (w > e):   local x (w master + w gradient accumulator + w k state + e compute
+//                          copy); bf16 with f32 masters: 10 + 4k
+//         else:            local x e (1 + 1 + k)
 //       keep_gathered_params (ZeRO-2): the split storage holds master, gradient and state
-//       (4 + 4 + 4k, or e (1 + k)), and a whole compute copy (2, or e) is kept gathered.
+//       (w (2 + k), or e (1 + k)), and a whole compute copy (e) is kept gathered.
 //  (m2) a parameter read in the stage but updated elsewhere (GPT's tied wte in the head stage):
 //       a copy and its gradient, 2e per element, in the first reader's input layout.
 //  (m3) a forward output read by a backward op of the stage: stored for the backward pass (a
@@ -39,6 +43,9 @@ bool is_16bit(const std::string& dtype) { return dtype == "bf16" || dtype == "f1
 void add_memory_terms(StageModel& m, bool recompute, bool keep_gathered_params) {
   const Graph& g = *m.graph;
   const bool half = is_16bit(m.dtype);
+  const double master_bytes =
+      !m.master_dtype.empty() ? static_cast<double>(dtype_size_bytes(parse_dtype(m.master_dtype)))
+                              : 0.0;
   // Readers of every tensor, across the whole graph, and the stage's own products.
   std::map<TensorId, std::vector<OpId>> readers;
   for (std::size_t o = 0; o < g.ops.size(); ++o) {
@@ -97,13 +104,17 @@ void add_memory_terms(StageModel& m, bool recompute, bool keep_gathered_params) 
     const Op& op = g.ops[static_cast<std::size_t>(m.ops[i].op)];
     if (is_update(op.kind)) {  // (m1)
       const Tensor& p = g.tensor(op.inputs.at(0));
-      const double e = static_cast<double>(dtype_size_bytes(p.dtype));
+      // 16-bit compute keeps a 2-byte compute copy whatever the template graph's dtype
+      const double e = half ? 2.0 : static_cast<double>(dtype_size_bytes(p.dtype));
+      const double w = master_bytes > 0 ? master_bytes : half ? 4.0 : e;
       const double k = static_cast<double>(op.inputs.size()) - 3;  // p, g, state..., scale
+      const bool mixed = w > e;
       if (!keep_gathered_params) {
-        m.memory.push_back({si, false, 0, op.inputs[0], half ? 10 + 4 * k : e * (2 + k), false});
+        m.memory.push_back(
+            {si, false, 0, op.inputs[0], mixed ? w * (2 + k) + e : e * (2 + k), false});
       } else {
-        m.memory.push_back({si, false, 0, op.inputs[0], half ? 8 + 4 * k : e * (1 + k), false});
-        m.memory.push_back({si, false, 0, op.inputs[0], half ? 2 : e, false, true});
+        m.memory.push_back({si, false, 0, op.inputs[0], mixed ? w * (2 + k) : e * (1 + k), false});
+        m.memory.push_back({si, false, 0, op.inputs[0], e, false, true});
       }
       continue;
     }

@@ -73,6 +73,7 @@ struct StageModel {
   MeshAxisLinks links;
   DeviceSpec device;
   std::string dtype;
+  std::string master_dtype;  // IntraOptions::master_dtype
   std::int64_t micro_batches = 1;
   std::int64_t in_flight = 1;
   std::vector<StageOp> ops;  // the stage's ops in execution order

@@ -260,6 +260,7 @@ StageModel build_model(const TrainingGraph& training, std::int64_t layer_begin,
   m.links = mesh_axis_links(cluster, placement.group, placement.hosts, placement.devices, m.mesh.d0,
                             m.mesh.d1);
   m.dtype = options.dtype;
+  m.master_dtype = options.master_dtype;
   m.micro_batches = options.micro_batches;
   m.in_flight = std::max<std::int64_t>(1, options.in_flight_microbatches);
   m.reshards = &cache.reshards(m.mesh, m.links);

@@ -34,6 +34,9 @@ struct IntraOptions {
   IlpOptions ilp;
   std::int64_t micro_batches = 1;  // B: gradient collectives weigh 1/B per micro-batch
   std::string dtype = "f32";       // compute dtype (peak FLOP/s and bytes per element)
+  // Master weights' and optimizer state's dtype (train.master_dtype): "" = f32 under 16-bit
+  // compute, else the compute dtype; wider than the compute dtype means mixed precision.
+  std::string master_dtype;
   bool recompute = false;          // forward recomputed in backward: one more forward per
                                    // micro-batch, only boundary activations stored
   double memory_budget_bytes = 0;  // per device; 0: the device's capacity

@@ -347,6 +347,7 @@ Plan plan_training(const GptConfig& model, const ClusterSpec& cluster, const Pla
   IntraOptions base;
   base.ilp = o.ilp;
   base.dtype = o.dtype;
+  base.master_dtype = o.master_dtype;
   base.restrict_to = restriction_of(o.method);
   base.force_batch_axis0 = true;  // as Alpa on 2-D meshes; see IntraOptions
   // One cost model per search thread; megatron-best shares one across its grid, on one thread.

@@ -46,6 +46,7 @@ struct PlannerOptions {
   std::int64_t global_batch = 8;
   std::int64_t micro_batches = 0;  // 0: searched
   std::string dtype = "f32";
+  std::string master_dtype;  // "" = the default (IntraOptions::master_dtype)
   OptimizerSpec optimizer;
   IlpOptions ilp;
   // Threads for the plan search: micro-batch counts are searched in parallel, each thread with

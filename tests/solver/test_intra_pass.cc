@@ -166,6 +166,18 @@ TEST_CASE("a tight memory budget makes the plan shard more", "[intra_pass]") {
   CHECK(tight.time_per_microbatch_s + tight.tail_s / 4 >=
         loose.time_per_microbatch_s + loose.tail_s / 4 - 1e-12);
   check_objective(tight, 4);
+  // Mixed precision: f32 compute with f64 master weights and AdamW state holds, per parameter,
+  // 8 master + 8 gradient accumulator + 2 x 8 state + 4 compute copy = 36 bytes (9 x the f32
+  // parameter bytes); bf16 with f32 masters 10 + 8 = 18 (9 x the bf16 parameter bytes).
+  IntraOptions mixed = o;
+  mixed.memory_budget_bytes = 0;
+  mixed.master_dtype = "f64";
+  const IntraResult wide = solve_intra_op(tg, 0, 3, v100_host(), on_host(1, 8), mixed);
+  REQUIRE(wide.status == SolveStatus::kOptimal);
+  CHECK(wide.static_memory_bytes == Approx(9 * param_bytes(tg)));
+  mixed.master_dtype = "f32";  // not wider than the compute dtype: not mixed
+  CHECK(solve_intra_op(tg, 0, 3, v100_host(), on_host(1, 8), mixed).static_memory_bytes ==
+        Approx(loose.static_memory_bytes));
   // A budget below the smallest possible footprint is reported, not thrown.
   o.memory_budget_bytes = 1000;
   CHECK(solve_intra_op(tg, 0, 3, v100_host(), on_host(1, 8), o).status == SolveStatus::kInfeasible);

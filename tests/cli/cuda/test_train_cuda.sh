@@ -80,7 +80,7 @@ check "manual2: losses, gradients and parameters equal the one-rank cuda run" --
 check "manual2: counted bytes equal the plan's" -- bytes_match manual2
 
 # bf16: forward and backward in bf16 (f32 accumulation inside the kernels), f32 masters and state.
-# Planned on the dgx-h100 spec (local-cpu has no bf16 rate), one device per rank.
+# Planned on the dgx-h100 spec, one device per rank.
 BF16=(--set train.dtype=bf16 --set cluster.preset=dgx-h100 --set cluster.hosts=1)
 expect_exit 0 "mixed precision: compute in bf16, master weights and optimizer state in f32" -- \
   "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml "${BF16[@]}" --set cluster.devices_per_host=1 \
@@ -94,4 +94,11 @@ expect_exit 0 "done" -- "${MPIRUN[@]}" -np 2 "$STRATA" train base.yaml "${BF16[@
   --set plan.pp=2
 check "bf16 pp2: within 2e-2 of the host f32 run" -- "${COMPARE[@]}" host1 bf16_pp2 2e-2
 check "bf16 pp2: counted bytes equal the plan's" -- bytes_match bf16_pp2
+# The same bf16 run on the host backend, which emulates bf16 with its f32 kernels (rounding on
+# every store, as the GPU's kernels do): the two differ only in summation order and the GPU's
+# fast math, so the step-1 gradients agree within bf16 rounding.
+expect_exit 0 "done" -- "${MPIRUN[@]}" -np 1 "$STRATA" train base.yaml "${BF16[@]}" \
+  --set cluster.devices_per_host=1 --set cluster.backend=host --set output.dir=bf16_host
+check "bf16 one rank: step-1 gradients within 2e-2 of the host's emulated bf16 run" -- \
+  "${COMPARE[@]}" bf16_host bf16_1 2e-2 --grads 1
 finish

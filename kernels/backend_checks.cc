@@ -214,7 +214,7 @@ void Backend::add_broadcast(DType dtype, const void* x, const void* row, void* o
   c.require_ptr(out, outer * inner, kM, "out");
   if (emulated(dtype)) {
     F32Emulation e(*this, dtype);
-    do_add_broadcast(DType::kF32, e.in(x, outer * inner), e.in(row, inner),
+    do_add_broadcast(DType::kF32, e.in(x, outer * inner), e.in(row, outer > 0 ? inner : 0),
                      e.out(out, outer * inner), outer, inner);
     return e.finish();
   }
@@ -276,7 +276,7 @@ void Backend::bias_gelu_forward(DType dtype, const void* x, const void* bias, vo
   check_bias_gelu(checks(), "bias_gelu_forward", x, bias, y, "y", outer, inner);
   if (emulated(dtype)) {
     F32Emulation e(*this, dtype);
-    do_bias_gelu_forward(DType::kF32, e.in(x, outer * inner), e.in(bias, inner),
+    do_bias_gelu_forward(DType::kF32, e.in(x, outer * inner), e.in(bias, outer > 0 ? inner : 0),
                          e.out(y, outer * inner), outer, inner);
     return e.finish();
   }
@@ -289,7 +289,7 @@ void Backend::bias_gelu_backward(DType dtype, const void* x, const void* bias, c
   checks().require_ptr(dy, outer * inner, "bias_gelu_backward", "dy");
   if (emulated(dtype)) {
     F32Emulation e(*this, dtype);
-    do_bias_gelu_backward(DType::kF32, e.in(x, outer * inner), e.in(bias, inner),
+    do_bias_gelu_backward(DType::kF32, e.in(x, outer * inner), e.in(bias, outer > 0 ? inner : 0),
                           e.in(dy, outer * inner), e.out(dx, outer * inner), outer, inner);
     return e.finish();
   }
@@ -327,9 +327,9 @@ void Backend::layernorm_forward(DType dtype, const void* x, const void* w, const
   c.require_ptr(rstd, rows, kM, "rstd");
   if (emulated(dtype)) {
     F32Emulation e(*this, dtype);
-    do_layernorm_forward(DType::kF32, e.in(x, rows * cols), e.in(w, cols), e.in(b, cols),
-                         e.out(y, rows * cols), e.out(mean, rows), e.out(rstd, rows), rows, cols,
-                         eps);
+    do_layernorm_forward(DType::kF32, e.in(x, rows * cols), e.in(w, rows > 0 ? cols : 0),
+                         e.in(b, rows > 0 ? cols : 0), e.out(y, rows * cols), e.out(mean, rows),
+                         e.out(rstd, rows), rows, cols, eps);
     return e.finish();
   }
   do_layernorm_forward(dtype, x, w, b, y, mean, rstd, rows, cols, eps);

@@ -8,10 +8,10 @@
 #   default "8 4 2 1": the first that Strata trains without running out of memory is used for
 #   both), STEPS (Strata steps, default 8; the median is over steps 3..), TORCH_WARMUP (3) /
 #   TORCH_STEPS (8), STRATA_DTYPE (bf16: Strata's train.dtype, f32 master weights and state),
-#   PRESET (dgx-h100: the cluster spec the plan and the peak come from), KEEP_WORK=1 keeps the
-#   temp dir. A dry run of the plumbing on a CPU: BACKEND=host DEVICE=cpu PRESET=local-cpu
-#   STRATA_DTYPE=f32 LAYERS=2 HIDDEN=64 HEADS=4 SEQ=32 VOCAB=128 BATCHES=4 (local-cpu has no
-#   bf16 peak: PEAK_BF16 sets one).
+#   PRESET (dgx-h100: the cluster spec the plan and the peak come from), STRATA_ATTENTION (fused
+#   | unfused, default fused: the model file's attention form), KEEP_WORK=1 keeps the temp dir.
+#   A dry run of the plumbing on a CPU: BACKEND=host DEVICE=cpu PRESET=local-cpu STRATA_DTYPE=f32
+#   LAYERS=2 HIDDEN=64 HEADS=4 SEQ=32 VOCAB=128 BATCHES=4.
 # PyTorch runs twice with its best eager setup (torch_gpt_step.py --fast: flash attention where
 # torch has it, fused AdamW): f32 (Strata's arithmetic) and bf16 autocast (what its users run).
 set -euo pipefail
@@ -30,6 +30,7 @@ dtype=${STRATA_DTYPE:-bf16}
 backend=${BACKEND:-cuda}
 device=${DEVICE:-cuda}
 preset=${PRESET:-dgx-h100}
+attention=${STRATA_ATTENTION:-fused}
 lr=3.0e-4 weight_decay=0.1 clip=1.0
 
 fail() { echo "gpu_step_vs_torch: $*" >&2; exit 2; }
@@ -59,13 +60,15 @@ echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine:  $(hostname); $(nvidia-smi --query-gpu=name,driver_version,memory.total \
   --format=csv,noheader 2> /dev/null | head -1 || echo 'no nvidia-smi')"
 echo "command:  $0  (STRATA_BUILD_DIR=$build BACKEND=$backend DEVICE=$device STRATA_DTYPE=$dtype" \
-  "PRESET=$preset STEPS=$steps TORCH_WARMUP=$torch_warmup TORCH_STEPS=$torch_steps)"
+  "PRESET=$preset STRATA_ATTENTION=$attention STEPS=$steps TORCH_WARMUP=$torch_warmup" \
+  "TORCH_STEPS=$torch_steps)"
 
 # ---- model and data (rows enough for every program's steps at the largest batch)
 max_batch=$(echo "$batches" | tr ' ' '\n' | sort -n | tail -1)
 rows=$((max_batch * (steps > torch_warmup + torch_steps ? steps : torch_warmup + torch_steps)))
 run_logged "$work/model.log" "$strata" model gpt --layers "$layers" --hidden "$hidden" \
-  --heads "$heads" --seq "$seq" --vocab "$vocab" --dtype f32 --seed 1 -o "$work/model.h5" ||
+  --heads "$heads" --seq "$seq" --vocab "$vocab" --dtype f32 --seed 1 --attention "$attention" \
+  -o "$work/model.h5" ||
   exit 1
 run_logged "$work/data.log" "$strata" data synthetic --vocab "$vocab" --seq "$seq" --count "$rows" \
   --seed 2 -o "$work/data.h5" || exit 1

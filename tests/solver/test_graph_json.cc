@@ -17,8 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-Graph tiny_gpt(std::int64_t batch) {
+Graph tiny_gpt(std::int64_t batch, bool fused_attention = true) {
   GptConfig c;
+  c.fused_attention = fused_attention;
   c.layers = 1;
   c.hidden = 8;
   c.heads = 2;
@@ -142,6 +143,17 @@ TEST_CASE("graph JSON rejects malformed content", "[ir][json]") {
   require_rejected(mutated([](json& j) { j["version"] = 1; }), "version 1 is older");
   // version 2 (attention as causal_mask + softmax) still reads
   CHECK_NOTHROW(decode_graph_json(mutated([](json& j) { j["version"] = 2; }).dump(), 2));
+  // a version 3 file: the unfused attention and no meta "attention" key, which reads as unfused
+  json v3 = json::parse(encode_graph_json(tiny_gpt(2, /*fused_attention=*/false)));
+  v3["version"] = 3;
+  v3["meta"].erase("attention");
+  const Graph old = decode_graph_json(v3.dump(), 2);
+  CHECK(!gpt_fused_attention(old));
+  require_same(old, [] {
+    Graph g = tiny_gpt(2, false);
+    g.meta.erase("attention");
+    return g;
+  }());
   require_rejected(mutated([](json& j) { j["version"] = "1"; }), "version must be an integer");
   require_rejected(mutated([](json& j) { j.erase("ops"); }), "missing field 'ops'");
   require_rejected(mutated([](json& j) { j["num_layers"] = 0; }), "num_layers");

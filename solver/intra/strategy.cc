@@ -149,6 +149,20 @@ Layout operand_layout(const std::string& operand, const std::map<char, AxisSet>&
   return layout;
 }
 
+// Rule (h): the busiest device's work over the average device's, 1 except for causal attention
+// split over its queries s into n blocks, where the last block holds
+//   b (2S - b + 1) / 2 of the S (S + 1) / 2 causal pairs (b = S / n): n times that over the total.
+double imbalance(const Op& op, const std::map<char, std::int64_t>& extent,
+                 const std::map<char, AxisSet>& axes_of, MeshShape mesh) {
+  if (op.kind != OpKind::kAttention && op.kind != OpKind::kAttentionGrad) return 1.0;
+  if (attr_int_or(op, "causal", 0) == 0) return 1.0;
+  const auto it = axes_of.find('s');
+  if (it == axes_of.end()) return 1.0;
+  const double n = static_cast<double>(axes_size(it->second, mesh));
+  const double S = static_cast<double>(extent.at('s')), b = S / n;
+  return n * (b * (2 * S - b + 1)) / (S * (S + 1));
+}
+
 }  // namespace
 
 std::vector<std::pair<char, std::int64_t>> index_extents(const Graph& graph, const Op& op) {
@@ -232,7 +246,7 @@ std::vector<Strategy> enumerate_strategies(const Graph& graph, const Op& op, Mes
           }
         }
       }
-      s.local_flops = flops / static_cast<double>(devices);
+      s.local_flops = flops / static_cast<double>(devices) * imbalance(op, extent, axes_of, mesh);
       s.name = join_layouts(s.inputs) + " -> " + join_layouts(s.outputs);
       out.push_back(std::move(s));
     }

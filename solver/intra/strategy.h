@@ -72,6 +72,11 @@ struct Strategy {
 //      reduce-scattered and the forward all-gathers the parameter). Their norm/scale pair (the
 //      letter c, also kClipByGlobalNorm's output) is never split. kSumSquares on a split gradient
 //      yields a scalar partial over the split axes.
+//  (h) local_flops is the busiest device's share. It is op_flops / devices, except for causal
+//      attention (and its gradient) with the queries s split n ways: the block of the last S / n
+//      queries sees the most keys and every device waits for it, so its share of the causal
+//      pairs, b (2S - b + 1) / (S (S + 1)) with b = S / n (3/4 for n = 2, 7/16 for n = 4),
+//      replaces 1/n.
 // Throws std::invalid_argument when the mesh is invalid or the op's shapes contradict its index
 // map.
 std::vector<Strategy> enumerate_strategies(const Graph& graph, const Op& op, MeshShape mesh);

@@ -177,7 +177,14 @@ TEST_CASE("strategy: head-parallel attention (Megatron) from the factored qkv", 
   // queries s (keys replicated), never the keys t or the head dim d.
   const auto att = strategies("h.0.attn.attention");
   CHECK(find(att, "S0,S1,R,R x S0,S1,R,R x S0,S1,R,R -> S0,S1,R,R") != nullptr);
-  CHECK(find(att, "S0,R,S1,R x S0,R,R,R x S0,R,R,R -> S0,R,S1,R") != nullptr);
+  const Strategy* seq = find(att, "S0,R,S1,R x S0,R,R,R x S0,R,R,R -> S0,R,S1,R");
+  REQUIRE(seq != nullptr);
+  // Rule (h): 8 devices, but the 4 query blocks of S = 32 are uneven under the causal mask: the
+  // last (rows 24..31) holds 8 (64 - 8 + 1) / 2 = 228 of the 528 pairs, not 132.
+  const double att_flops = op_flops(gpt().graph, op_named(gpt().graph, "h.0.attn.attention"));
+  CHECK(seq->local_flops == Approx(att_flops / 2 * 228.0 / 528.0));
+  const Strategy* heads = find(att, "S0,S1,R,R x S0,S1,R,R x S0,S1,R,R -> S0,S1,R,R");
+  CHECK(heads->local_flops == Approx(att_flops / 8));  // heads split evenly
   for (const Strategy& s : att) {
     for (char c : s.axis_letter) CHECK((c != 't' && c != 'd'));
   }

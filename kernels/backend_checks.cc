@@ -6,7 +6,8 @@
 // backend makes on the device (kernels/cuda/cuda_backend.h). This file holds the memory, dense,
 // elementwise and normalisation calls; kernels/backend_checks_nn.cc the rest.
 // A dtype the backend only emulates (Backend::emulated: bf16 on the host) runs the same do_<call>
-// in f32 on converted copies of its buffers (kernels/f32_emulation.h), after the same checks.
+// in f32 on converted copies of its buffers, after the same checks: each call is written once,
+// through run_maybe_emulated (kernels/f32_emulation.h), naming every buffer as io.in / io.out.
 #include <climits>
 
 #include "kernels/arg_checks.h"
@@ -52,12 +53,14 @@ std::int64_t span(std::int64_t batch, std::int64_t stride, std::int64_t rows, st
   return (batch - 1) * stride + (rows - 1) * ld + cols;
 }
 
-// GemmArgs over f32 copies of its operands (C read too: beta may accumulate).
-GemmArgs emulated_gemm(F32Emulation& e, GemmArgs g) {
+// GemmArgs over the operands `io` gives (f32 copies when emulated; C is an output that beta may
+// read).
+template <class Buffers>
+GemmArgs gemm_buffers(Buffers& io, GemmArgs g) {
   const std::int64_t k = g.m > 0 && g.n > 0 ? g.k : 0;  // nothing of A, B is read otherwise
-  g.a = e.in(g.a, span(g.batch, g.stride_a, g.trans_a ? k : g.m, g.trans_a ? g.m : k, g.lda));
-  g.b = e.in(g.b, span(g.batch, g.stride_b, g.trans_b ? g.n : k, g.trans_b ? k : g.n, g.ldb));
-  g.c = e.out(g.c, span(g.batch, g.stride_c, g.m, g.n, g.ldc));
+  g.a = io.in(g.a, span(g.batch, g.stride_a, g.trans_a ? k : g.m, g.trans_a ? g.m : k, g.lda));
+  g.b = io.in(g.b, span(g.batch, g.stride_b, g.trans_b ? g.n : k, g.trans_b ? k : g.n, g.ldb));
+  g.c = io.out(g.c, span(g.batch, g.stride_c, g.m, g.n, g.ldc));
   return g;
 }
 
@@ -112,25 +115,18 @@ void Backend::convert(DType from, const void* src, DType to, void* dst, std::int
 
 void Backend::gemm(DType dtype, const GemmArgs& args) {
   check_gemm(checks(), args);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_gemm(DType::kF32, emulated_gemm(e, args));
-    return e.finish();
-  }
-  do_gemm(dtype, args);
+  run_maybe_emulated(*this, emulated(dtype), dtype,
+                     [&](DType dt, auto& io) { do_gemm(dt, gemm_buffers(io, args)); });
 }
 
 void Backend::permute(DType dtype, const void* in, void* out, const std::int64_t* in_shape,
                       const int* perm, int rank) {
   copy_prep::check_permute(checks(), in, out, in_shape, perm, rank);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     std::int64_t n = 1;
     for (int d = 0; d < rank; ++d) n *= in_shape[d];
-    do_permute(DType::kF32, e.in(in, n), e.out(out, n), in_shape, perm, rank);
-    return e.finish();
-  }
-  do_permute(dtype, in, out, in_shape, perm, rank);
+    do_permute(dt, io.in(in, n), io.out(out, n), in_shape, perm, rank);
+  });
 }
 
 void Backend::copy_box(std::size_t elem_bytes, const void* src, const std::int64_t* src_shape,
@@ -146,12 +142,9 @@ void Backend::copy_box(std::size_t elem_bytes, const void* src, const std::int64
 void Backend::add(DType dtype, const void* a, const void* b, void* out, std::int64_t n) {
   check_unary(checks(), "add", n, a, "a", b, "b");
   checks().require_ptr(out, n, "add", "out");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_add(DType::kF32, e.in(a, n), e.in(b, n), e.out(out, n), n);
-    return e.finish();
-  }
-  do_add(dtype, a, b, out, n);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_add(dt, io.in(a, n), io.in(b, n), io.out(out, n), n);
+  });
 }
 
 void Backend::add_broadcast(DType dtype, const void* x, const void* row, void* out,
@@ -162,13 +155,10 @@ void Backend::add_broadcast(DType dtype, const void* x, const void* row, void* o
   c.require_ptr(x, outer * inner, kM, "x");
   c.require_ptr(row, outer > 0 ? inner : 0, kM, "row");
   c.require_ptr(out, outer * inner, kM, "out");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_add_broadcast(DType::kF32, e.in(x, outer * inner), e.in(row, outer > 0 ? inner : 0),
-                     e.out(out, outer * inner), outer, inner);
-    return e.finish();
-  }
-  do_add_broadcast(dtype, x, row, out, outer, inner);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_add_broadcast(dt, io.in(x, outer * inner), io.in(row, outer > 0 ? inner : 0),
+                     io.out(out, outer * inner), outer, inner);
+  });
 }
 
 void Backend::reduce_sum_outer(DType dtype, const void* x, void* out, std::int64_t outer,
@@ -178,33 +168,24 @@ void Backend::reduce_sum_outer(DType dtype, const void* x, void* out, std::int64
   c.require_sizes(kM, "outer, inner", {outer, inner});
   c.require_ptr(x, outer * inner, kM, "x");
   c.require_ptr(out, inner, kM, "out");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_reduce_sum_outer(DType::kF32, e.in(x, outer * inner), e.out(out, inner), outer, inner);
-    return e.finish();
-  }
-  do_reduce_sum_outer(dtype, x, out, outer, inner);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_reduce_sum_outer(dt, io.in(x, outer * inner), io.out(out, inner), outer, inner);
+  });
 }
 
 void Backend::gelu_forward(DType dtype, const void* x, void* y, std::int64_t n) {
   check_unary(checks(), "gelu_forward", n, x, "x", y, "y");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_gelu_forward(DType::kF32, e.in(x, n), e.out(y, n), n);
-    return e.finish();
-  }
-  do_gelu_forward(dtype, x, y, n);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_gelu_forward(dt, io.in(x, n), io.out(y, n), n);
+  });
 }
 
 void Backend::gelu_backward(DType dtype, const void* x, const void* dy, void* dx, std::int64_t n) {
   check_unary(checks(), "gelu_backward", n, x, "x", dy, "dy");
   checks().require_ptr(dx, n, "gelu_backward", "dx");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_gelu_backward(DType::kF32, e.in(x, n), e.in(dy, n), e.out(dx, n), n);
-    return e.finish();
-  }
-  do_gelu_backward(dtype, x, dy, dx, n);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_gelu_backward(dt, io.in(x, n), io.in(dy, n), io.out(dx, n), n);
+  });
 }
 
 namespace {
@@ -224,26 +205,20 @@ void check_bias_gelu(const ArgChecks& c, const char* method, const void* x, cons
 void Backend::bias_gelu_forward(DType dtype, const void* x, const void* bias, void* y,
                                 std::int64_t outer, std::int64_t inner) {
   check_bias_gelu(checks(), "bias_gelu_forward", x, bias, y, "y", outer, inner);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_bias_gelu_forward(DType::kF32, e.in(x, outer * inner), e.in(bias, outer > 0 ? inner : 0),
-                         e.out(y, outer * inner), outer, inner);
-    return e.finish();
-  }
-  do_bias_gelu_forward(dtype, x, bias, y, outer, inner);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_bias_gelu_forward(dt, io.in(x, outer * inner), io.in(bias, outer > 0 ? inner : 0),
+                         io.out(y, outer * inner), outer, inner);
+  });
 }
 
 void Backend::bias_gelu_backward(DType dtype, const void* x, const void* bias, const void* dy,
                                  void* dx, std::int64_t outer, std::int64_t inner) {
   check_bias_gelu(checks(), "bias_gelu_backward", x, bias, dx, "dx", outer, inner);
   checks().require_ptr(dy, outer * inner, "bias_gelu_backward", "dy");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_bias_gelu_backward(DType::kF32, e.in(x, outer * inner), e.in(bias, outer > 0 ? inner : 0),
-                          e.in(dy, outer * inner), e.out(dx, outer * inner), outer, inner);
-    return e.finish();
-  }
-  do_bias_gelu_backward(dtype, x, bias, dy, dx, outer, inner);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_bias_gelu_backward(dt, io.in(x, outer * inner), io.in(bias, outer > 0 ? inner : 0),
+                          io.in(dy, outer * inner), io.out(dx, outer * inner), outer, inner);
+  });
 }
 
 void Backend::sum_squares(DType dtype, const void* x, std::int64_t n, double* out) {
@@ -251,12 +226,8 @@ void Backend::sum_squares(DType dtype, const void* x, std::int64_t n, double* ou
   checks().require_sizes(kM, "n", {n});
   checks().require_ptr(x, n, kM, "x");
   checks().require(out != nullptr, kM, "out is null (n = ", n, ")");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_sum_squares(DType::kF32, e.in(x, n), n, out);
-    return e.finish();
-  }
-  do_sum_squares(dtype, x, n, out);
+  run_maybe_emulated(*this, emulated(dtype), dtype,
+                     [&](DType dt, auto& io) { do_sum_squares(dt, io.in(x, n), n, out); });
 }
 
 // ---- normalisations
@@ -275,14 +246,11 @@ void Backend::layernorm_forward(DType dtype, const void* x, const void* w, const
   c.require_ptr(y, rows * cols, kM, "y");
   c.require_ptr(mean, rows, kM, "mean");
   c.require_ptr(rstd, rows, kM, "rstd");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_layernorm_forward(DType::kF32, e.in(x, rows * cols), e.in(w, rows > 0 ? cols : 0),
-                         e.in(b, rows > 0 ? cols : 0), e.out(y, rows * cols), e.out(mean, rows),
-                         e.out(rstd, rows), rows, cols, eps);
-    return e.finish();
-  }
-  do_layernorm_forward(dtype, x, w, b, y, mean, rstd, rows, cols, eps);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_layernorm_forward(dt, io.in(x, rows * cols), io.in(w, rows > 0 ? cols : 0),
+                         io.in(b, rows > 0 ? cols : 0), io.out(y, rows * cols), io.out(mean, rows),
+                         io.out(rstd, rows), rows, cols, eps);
+  });
 }
 
 void Backend::layernorm_backward(DType dtype, const void* dy, const void* x, const void* w,
@@ -299,14 +267,11 @@ void Backend::layernorm_backward(DType dtype, const void* dy, const void* x, con
   c.require_ptr(dx, rows * cols, kM, "dx");
   c.require_ptr(dw, cols, kM, "dw");
   c.require_ptr(db, cols, kM, "db");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_layernorm_backward(DType::kF32, e.in(dy, rows * cols), e.in(x, rows * cols), e.in(w, cols),
-                          e.in(mean, rows), e.in(rstd, rows), e.out(dx, rows * cols),
-                          e.out(dw, cols), e.out(db, cols), rows, cols);
-    return e.finish();
-  }
-  do_layernorm_backward(dtype, dy, x, w, mean, rstd, dx, dw, db, rows, cols);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_layernorm_backward(dt, io.in(dy, rows * cols), io.in(x, rows * cols), io.in(w, cols),
+                          io.in(mean, rows), io.in(rstd, rows), io.out(dx, rows * cols),
+                          io.out(dw, cols), io.out(db, cols), rows, cols);
+  });
 }
 
 void Backend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t rows,
@@ -316,12 +281,9 @@ void Backend::softmax_forward(DType dtype, const void* x, void* y, std::int64_t 
   c.require_sizes(kM, "rows, cols", {rows, cols});
   c.require_ptr(x, rows * cols, kM, "x");
   c.require_ptr(y, rows * cols, kM, "y");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_softmax_forward(DType::kF32, e.in(x, rows * cols), e.out(y, rows * cols), rows, cols);
-    return e.finish();
-  }
-  do_softmax_forward(dtype, x, y, rows, cols);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_softmax_forward(dt, io.in(x, rows * cols), io.out(y, rows * cols), rows, cols);
+  });
 }
 
 void Backend::softmax_backward(DType dtype, const void* y, const void* dy, void* dx,
@@ -332,13 +294,10 @@ void Backend::softmax_backward(DType dtype, const void* y, const void* dy, void*
   c.require_ptr(y, rows * cols, kM, "y");
   c.require_ptr(dy, rows * cols, kM, "dy");
   c.require_ptr(dx, rows * cols, kM, "dx");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_softmax_backward(DType::kF32, e.in(y, rows * cols), e.in(dy, rows * cols),
-                        e.out(dx, rows * cols), rows, cols);
-    return e.finish();
-  }
-  do_softmax_backward(dtype, y, dy, dx, rows, cols);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_softmax_backward(dt, io.in(y, rows * cols), io.in(dy, rows * cols), io.out(dx, rows * cols),
+                        rows, cols);
+  });
 }
 
 namespace {
@@ -357,28 +316,22 @@ void Backend::causal_softmax_forward(DType dtype, const void* x, void* y, std::i
                                      std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                                      std::int64_t col_offset) {
   check_masked(checks(), "causal_softmax_forward", x, y, batch, rows, cols);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     const std::int64_t n = batch * rows * cols;
-    do_causal_softmax_forward(DType::kF32, e.in(x, n), e.out(y, n), batch, rows, cols, row_offset,
+    do_causal_softmax_forward(dt, io.in(x, n), io.out(y, n), batch, rows, cols, row_offset,
                               col_offset);
-    return e.finish();
-  }
-  do_causal_softmax_forward(dtype, x, y, batch, rows, cols, row_offset, col_offset);
+  });
 }
 
 void Backend::causal_mask(DType dtype, const void* x, void* y, std::int64_t batch,
                           std::int64_t rows, std::int64_t cols, std::int64_t row_offset,
                           std::int64_t col_offset, bool backward) {
   check_masked(checks(), "causal_mask", x, y, batch, rows, cols);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     const std::int64_t n = batch * rows * cols;
-    do_causal_mask(DType::kF32, e.in(x, n), e.out(y, n), batch, rows, cols, row_offset, col_offset,
+    do_causal_mask(dt, io.in(x, n), io.out(y, n), batch, rows, cols, row_offset, col_offset,
                    backward);
-    return e.finish();
-  }
-  do_causal_mask(dtype, x, y, batch, rows, cols, row_offset, col_offset, backward);
+  });
 }
 
 }  // namespace strata::kernels

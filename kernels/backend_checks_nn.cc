@@ -117,13 +117,10 @@ void Backend::embedding_forward(DType dtype, const std::int32_t* tokens, const v
                                 std::int64_t dim) {
   check_embedding(checks(), "embedding_forward", tokens, table, "table", out, "out", n_tokens,
                   vocab, dim);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_embedding_forward(DType::kF32, tokens, e.in(table, vocab * dim), e.out(out, n_tokens * dim),
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_embedding_forward(dt, tokens, io.in(table, vocab * dim), io.out(out, n_tokens * dim),
                          n_tokens, vocab, dim);
-    return e.finish();
-  }
-  do_embedding_forward(dtype, tokens, table, out, n_tokens, vocab, dim);
+  });
 }
 
 void Backend::embedding_backward(DType dtype, const std::int32_t* tokens, const void* dout,
@@ -131,45 +128,35 @@ void Backend::embedding_backward(DType dtype, const std::int32_t* tokens, const 
                                  std::int64_t dim) {
   check_embedding(checks(), "embedding_backward", tokens, dtable, "dtable", dout, "dout", n_tokens,
                   vocab, dim);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_embedding_backward(DType::kF32, tokens, e.in(dout, n_tokens * dim),
-                          e.out(dtable, vocab * dim), n_tokens, vocab, dim);
-    return e.finish();
-  }
-  do_embedding_backward(dtype, tokens, dout, dtable, n_tokens, vocab, dim);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_embedding_backward(dt, tokens, io.in(dout, n_tokens * dim), io.out(dtable, vocab * dim),
+                          n_tokens, vocab, dim);
+  });
 }
 
 void Backend::split_heads(DType dtype, const void* x, void* const* outs, std::int64_t batch,
                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
                           std::int64_t head_dim) {
   copy_prep::check_heads(checks(), "split_heads", x, outs, batch, seq, parts, heads, head_dim);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     const std::int64_t part = batch * seq * heads * head_dim;
     std::vector<void*> f32_outs;
-    for (std::int64_t i = 0; i < parts; ++i) f32_outs.push_back(e.out(outs[i], part));
-    do_split_heads(DType::kF32, e.in(x, part * parts), f32_outs.data(), batch, seq, parts, heads,
-                   head_dim);
-    return e.finish();
-  }
-  do_split_heads(dtype, x, outs, batch, seq, parts, heads, head_dim);
+    for (std::int64_t i = 0; i < parts; ++i) f32_outs.push_back(io.out(outs[i], part));
+    do_split_heads(dt, io.in(x, part * parts), f32_outs.data(), batch, seq, parts, heads, head_dim);
+  });
 }
 
 void Backend::merge_heads(DType dtype, const void* const* ins, void* out, std::int64_t batch,
                           std::int64_t seq, std::int64_t parts, std::int64_t heads,
                           std::int64_t head_dim) {
   copy_prep::check_heads(checks(), "merge_heads", out, ins, batch, seq, parts, heads, head_dim);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     const std::int64_t part = batch * seq * heads * head_dim;
     std::vector<const void*> f32_ins;
-    for (std::int64_t i = 0; i < parts; ++i) f32_ins.push_back(e.in(ins[i], part));
-    do_merge_heads(DType::kF32, f32_ins.data(), e.out(out, part * parts), batch, seq, parts, heads,
+    for (std::int64_t i = 0; i < parts; ++i) f32_ins.push_back(io.in(ins[i], part));
+    do_merge_heads(dt, f32_ins.data(), io.out(out, part * parts), batch, seq, parts, heads,
                    head_dim);
-    return e.finish();
-  }
-  do_merge_heads(dtype, ins, out, batch, seq, parts, heads, head_dim);
+  });
 }
 
 void Backend::embedding_forward_shard(DType dtype, const std::int32_t* tokens, const void* table,
@@ -178,13 +165,10 @@ void Backend::embedding_forward_shard(DType dtype, const std::int32_t* tokens, c
   constexpr const char* kM = "embedding_forward_shard";
   checks().require_sizes(kM, "vocab_offset", {vocab_offset});
   check_embedding(checks(), kM, tokens, table, "table", out, "out", n_tokens, vocab, dim);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_embedding_forward_shard(DType::kF32, tokens, e.in(table, vocab * dim),
-                               e.out(out, n_tokens * dim), n_tokens, vocab, dim, vocab_offset);
-    return e.finish();
-  }
-  do_embedding_forward_shard(dtype, tokens, table, out, n_tokens, vocab, dim, vocab_offset);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_embedding_forward_shard(dt, tokens, io.in(table, vocab * dim), io.out(out, n_tokens * dim),
+                               n_tokens, vocab, dim, vocab_offset);
+  });
 }
 
 void Backend::embedding_backward_shard(DType dtype, const std::int32_t* tokens, const void* dout,
@@ -193,13 +177,10 @@ void Backend::embedding_backward_shard(DType dtype, const std::int32_t* tokens, 
   constexpr const char* kM = "embedding_backward_shard";
   checks().require_sizes(kM, "vocab_offset", {vocab_offset});
   check_embedding(checks(), kM, tokens, dtable, "dtable", dout, "dout", n_tokens, vocab, dim);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_embedding_backward_shard(DType::kF32, tokens, e.in(dout, n_tokens * dim),
-                                e.out(dtable, vocab * dim), n_tokens, vocab, dim, vocab_offset);
-    return e.finish();
-  }
-  do_embedding_backward_shard(dtype, tokens, dout, dtable, n_tokens, vocab, dim, vocab_offset);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_embedding_backward_shard(dt, tokens, io.in(dout, n_tokens * dim),
+                                io.out(dtable, vocab * dim), n_tokens, vocab, dim, vocab_offset);
+  });
 }
 
 // ---- loss
@@ -209,13 +190,10 @@ void Backend::cross_entropy_forward(DType dtype, const void* logits, const std::
   constexpr const char* kM = "cross_entropy_forward";
   check_ce(checks(), kM, logits, targets, rows, vocab);
   checks().require(loss != nullptr, kM, "loss is null (rows = ", rows, ", vocab = ", vocab, ")");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_cross_entropy_forward(DType::kF32, e.in(logits, rows * vocab), targets, e.out(loss, 1), rows,
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_cross_entropy_forward(dt, io.in(logits, rows * vocab), targets, io.out(loss, 1), rows,
                              vocab);
-    return e.finish();
-  }
-  do_cross_entropy_forward(dtype, logits, targets, loss, rows, vocab);
+  });
 }
 
 void Backend::cross_entropy_backward(DType dtype, const void* logits, const std::int32_t* targets,
@@ -225,36 +203,26 @@ void Backend::cross_entropy_backward(DType dtype, const void* logits, const std:
   check_ce(checks(), kM, logits, targets, rows, vocab);
   checks().require_ptr(dloss, 1, kM, "dloss");
   checks().require_ptr(dlogits, rows * vocab, kM, "dlogits");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_cross_entropy_backward(DType::kF32, e.in(logits, rows * vocab), targets, e.in(dloss, 1),
-                              e.out(dlogits, rows * vocab), rows, vocab);
-    return e.finish();
-  }
-  do_cross_entropy_backward(dtype, logits, targets, dloss, dlogits, rows, vocab);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_cross_entropy_backward(dt, io.in(logits, rows * vocab), targets, io.in(dloss, 1),
+                              io.out(dlogits, rows * vocab), rows, vocab);
+  });
 }
 
 void Backend::row_max(DType dtype, const void* x, void* out, std::int64_t rows, std::int64_t cols) {
   check_rows(checks(), "row_max", rows, cols, x, out);
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_row_max(DType::kF32, e.in(x, rows * cols), e.out(out, rows), rows, cols);
-    return e.finish();
-  }
-  do_row_max(dtype, x, out, rows, cols);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_row_max(dt, io.in(x, rows * cols), io.out(out, rows), rows, cols);
+  });
 }
 
 void Backend::row_sum_exp(DType dtype, const void* x, const void* row_max, void* out,
                           std::int64_t rows, std::int64_t cols) {
   check_rows(checks(), "row_sum_exp", rows, cols, x, out);
   checks().require_ptr(row_max, rows, "row_sum_exp", "row_max");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_row_sum_exp(DType::kF32, e.in(x, rows * cols), e.in(row_max, rows), e.out(out, rows), rows,
-                   cols);
-    return e.finish();
-  }
-  do_row_sum_exp(dtype, x, row_max, out, rows, cols);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_row_sum_exp(dt, io.in(x, rows * cols), io.in(row_max, rows), io.out(out, rows), rows, cols);
+  });
 }
 
 void Backend::cross_entropy_forward_shard(DType dtype, const void* logits,
@@ -265,15 +233,11 @@ void Backend::cross_entropy_forward_shard(DType dtype, const void* logits,
   constexpr const char* kM = "cross_entropy_forward_shard";
   check_ce_shard(checks(), kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
   checks().require(loss != nullptr, kM, "loss is null (rows = ", rows, ", cols = ", cols, ")");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_cross_entropy_forward_shard(DType::kF32, e.in(logits, rows * cols), targets,
-                                   e.in(row_max, rows), e.in(row_sum, rows), e.out(loss, 1), rows,
-                                   cols, vocab_offset, scale);
-    return e.finish();
-  }
-  do_cross_entropy_forward_shard(dtype, logits, targets, row_max, row_sum, loss, rows, cols,
-                                 vocab_offset, scale);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_cross_entropy_forward_shard(dt, io.in(logits, rows * cols), targets, io.in(row_max, rows),
+                                   io.in(row_sum, rows), io.out(loss, 1), rows, cols, vocab_offset,
+                                   scale);
+  });
 }
 
 void Backend::cross_entropy_backward_shard(DType dtype, const void* logits,
@@ -285,15 +249,11 @@ void Backend::cross_entropy_backward_shard(DType dtype, const void* logits,
   check_ce_shard(checks(), kM, logits, targets, row_max, row_sum, rows, cols, vocab_offset);
   checks().require_ptr(dloss, 1, kM, "dloss");
   checks().require_ptr(dlogits, rows * cols, kM, "dlogits");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_cross_entropy_backward_shard(DType::kF32, e.in(logits, rows * cols), targets,
-                                    e.in(row_max, rows), e.in(row_sum, rows), e.in(dloss, 1),
-                                    e.out(dlogits, rows * cols), rows, cols, vocab_offset, scale);
-    return e.finish();
-  }
-  do_cross_entropy_backward_shard(dtype, logits, targets, row_max, row_sum, dloss, dlogits, rows,
-                                  cols, vocab_offset, scale);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_cross_entropy_backward_shard(dt, io.in(logits, rows * cols), targets, io.in(row_max, rows),
+                                    io.in(row_sum, rows), io.in(dloss, 1),
+                                    io.out(dlogits, rows * cols), rows, cols, vocab_offset, scale);
+  });
 }
 
 // ---- optimizer
@@ -315,25 +275,19 @@ void Backend::adamw_update(DType dtype, void* param, const void* grad, void* m, 
   check_optimizer(checks(), "adamw_update", n, args.step, param, grad, norm_scale);
   checks().require_ptr(m, n, "adamw_update", "m");
   checks().require_ptr(v, n, "adamw_update", "v");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_adamw_update(DType::kF32, e.out(param, n), e.in(grad, n), e.out(m, n), e.out(v, n), n, args,
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_adamw_update(dt, io.out(param, n), io.in(grad, n), io.out(m, n), io.out(v, n), n, args,
                     norm_scale);
-    return e.finish();
-  }
-  do_adamw_update(dtype, param, grad, m, v, n, args, norm_scale);
+  });
 }
 
 void Backend::sgd_update(DType dtype, void* param, const void* grad, void* buf, std::int64_t n,
                          const SgdArgs& args, const double* norm_scale) {
   check_optimizer(checks(), "sgd_update", n, args.step, param, grad, norm_scale);
   checks().require_ptr(buf, args.momentum != 0 ? n : 0, "sgd_update", "buf");
-  if (emulated(dtype)) {
-    F32Emulation e(*this, dtype);
-    do_sgd_update(DType::kF32, e.out(param, n), e.in(grad, n), e.out(buf, n), n, args, norm_scale);
-    return e.finish();
-  }
-  do_sgd_update(dtype, param, grad, buf, n, args, norm_scale);
+  run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
+    do_sgd_update(dt, io.out(param, n), io.in(grad, n), io.out(buf, n), n, args, norm_scale);
+  });
 }
 
 }  // namespace strata::kernels

@@ -41,4 +41,25 @@ class F32Emulation {
   std::vector<Copy> copies_;
 };
 
+// The buffers of a call the backend computes itself: every pointer as it is.
+struct NativeBuffers {
+  const void* in(const void* p, std::int64_t) const { return p; }
+  void* out(void* p, std::int64_t) const { return p; }
+};
+
+// Runs call(dtype, io) with io = NativeBuffers, or, when `emulate`, call(kF32, io) with io an
+// F32Emulation whose outputs are rounded back afterwards. `call` names each buffer once, as
+// io.in(p, n) or io.out(p, n), so a backend call is written once for both ways.
+template <class Call>
+void run_maybe_emulated(Backend& backend, bool emulate, DType dtype, Call&& call) {
+  if (!emulate) {
+    NativeBuffers io;
+    call(dtype, io);
+    return;
+  }
+  F32Emulation io(backend, dtype);
+  call(DType::kF32, io);
+  io.finish();
+}
+
 }  // namespace strata::kernels

@@ -18,8 +18,8 @@ bool is_16bit(const std::string& dtype) { return dtype == "bf16" || dtype == "f1
 //  (m1) a parameter updated in the stage (its optimizer op with k state tensors, k = 2 AdamW,
 //       1 SGD), in its storage layout (the update's input 0; p, g and the state share it). With
 //       e = bytes of the compute dtype (2 under 16-bit compute, else the parameter's in the
-//       graph) and w = bytes of the master
-//       dtype (IntraOptions::master_dtype; 4 under 16-bit compute by default, else e):
+//       graph) and w = bytes of the master dtype (IntraOptions::master_dtype; by default 4
+//       under 16-bit compute, else e):
 //         mixed (w > e):   local x (w master + w gradient accumulator + w k state + e compute
 //                          copy); bf16 with f32 masters: 10 + 4k
 //         else:            local x e (1 + 1 + k)

@@ -140,9 +140,10 @@ void Backend::split_heads(DType dtype, const void* x, void* const* outs, std::in
   copy_prep::check_heads(checks(), "split_heads", x, outs, batch, seq, parts, heads, head_dim);
   run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     const std::int64_t part = batch * seq * heads * head_dim;
-    std::vector<void*> f32_outs;
-    for (std::int64_t i = 0; i < parts; ++i) f32_outs.push_back(io.out(outs[i], part));
-    do_split_heads(dt, io.in(x, part * parts), f32_outs.data(), batch, seq, parts, heads, head_dim);
+    std::vector<void*> part_outs;  // each part's buffer as the call sees it
+    for (std::int64_t i = 0; i < parts; ++i) part_outs.push_back(io.out(outs[i], part));
+    do_split_heads(dt, io.in(x, part * parts), part_outs.data(), batch, seq, parts, heads,
+                   head_dim);
   });
 }
 
@@ -152,9 +153,9 @@ void Backend::merge_heads(DType dtype, const void* const* ins, void* out, std::i
   copy_prep::check_heads(checks(), "merge_heads", out, ins, batch, seq, parts, heads, head_dim);
   run_maybe_emulated(*this, emulated(dtype), dtype, [&](DType dt, auto& io) {
     const std::int64_t part = batch * seq * heads * head_dim;
-    std::vector<const void*> f32_ins;
-    for (std::int64_t i = 0; i < parts; ++i) f32_ins.push_back(io.in(ins[i], part));
-    do_merge_heads(dt, f32_ins.data(), io.out(out, part * parts), batch, seq, parts, heads,
+    std::vector<const void*> part_ins;  // each part's buffer as the call sees it
+    for (std::int64_t i = 0; i < parts; ++i) part_ins.push_back(io.in(ins[i], part));
+    do_merge_heads(dt, part_ins.data(), io.out(out, part * parts), batch, seq, parts, heads,
                    head_dim);
   });
 }

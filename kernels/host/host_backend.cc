@@ -86,6 +86,16 @@ void store(DType dtype, void* p, std::int64_t i, double v) {
   }
 }
 
+// f32 <-> f64, the conversions of every mixed-precision step (master updates, gradient
+// accumulation): one typed loop, no per-element dtype switch.
+template <class From, class To>
+void convert_typed(const void* src, void* dst, std::int64_t n) {
+  const From* s = static_cast<const From*>(src);
+  To* d = static_cast<To*>(dst);
+  Kokkos::parallel_for(
+      "convert", detail::host_range(n), KOKKOS_LAMBDA(std::int64_t i) { d[i] = To(s[i]); });
+}
+
 }  // namespace
 
 // f32, f64 and bf16 (the emulated dtype) in any pair; every value passes exactly through double.
@@ -98,6 +108,8 @@ void HostBackend::do_convert(DType from, const void* src, DType to, void* dst, s
     copy(dst, src, static_cast<std::size_t>(n) * dtype_size_bytes(from));
     return;
   }
+  if (from == DType::kF32 && to == DType::kF64) return convert_typed<float, double>(src, dst, n);
+  if (from == DType::kF64 && to == DType::kF32) return convert_typed<double, float>(src, dst, n);
   Kokkos::parallel_for(
       "convert", detail::host_range(n),
       KOKKOS_LAMBDA(std::int64_t i) { store(to, dst, i, load(from, src, i)); });

@@ -180,7 +180,11 @@ check "checkpoint at the last step before the signal (step $k)" -- test -s "$ckp
 check "strata inspect reads it: step $k" -- \
   grep -qE "strata-checkpoint.*step $k\b|step $k\b.*strata-checkpoint" \
   <<< "$("$STRATA" inspect "$ckpt" 2>&1)"
-# Slurm holds a requeued job for ~2 minutes (Reason=BeginTime); release it now.
+# Slurm holds a requeued job for ~2 minutes (Reason=BeginTime); release it now, but not in the
+# second the first attempt ended: slurmd revokes a finished job's credential with a timestamp in
+# whole seconds and refuses ("already killed, do not launch batch job") any launch whose
+# credential is not newer, which leaves the job held for good.
+sleep 2
 scontrol update JobId="$jid2" StartTime=now || fail "scontrol update StartTime=now"
 attempt1_steps() {  # the steps the second attempt logged ("step N/100000 |")
   sed -n '/attempt 1:/,$p' "$log2" | sed -n 's/.*\] step *\([0-9]*\)\/[0-9]* |.*/\1/p'

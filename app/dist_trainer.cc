@@ -84,6 +84,16 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
   for (int i : me_->recvs)
     source_[static_cast<std::size_t>(programs_.transfers[static_cast<std::size_t>(i)].tensor)] =
         Source::kReceived;
+  // Forward outputs needed after their forward execution: read by a backward or iteration op
+  // of the stage, sent to another stage, or the loss (read once the forward is done).
+  std::set<TensorId> outlives_forward{training_.loss};
+  for (std::size_t o = 0; o < g.ops.size(); ++o) {
+    if (programs_.stage_of_op[o] == mesh.stage &&
+        programs_.bucket_of_op[o] != solver::OpBucket::kForward)
+      outlives_forward.insert(g.ops[o].inputs.begin(), g.ops[o].inputs.end());
+  }
+  for (int i : me_->sends)
+    outlives_forward.insert(programs_.transfers[static_cast<std::size_t>(i)].tensor);
   std::vector<TensorId> slotted;
   for (std::size_t o = 0; o < g.ops.size(); ++o) {
     if (programs_.stage_of_op[o] != mesh.stage) continue;
@@ -92,9 +102,11 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
       made_[t] = programs_.layouts[o].outputs[j];
       source_[static_cast<std::size_t>(t)] = Source::kProduced;
       const auto bucket = programs_.bucket_of_op[o];
-      // With recomputation the backward reruns the forward, so only the stage's inputs need a
-      // buffer per micro-batch in flight: that is the memory recomputation saves.
-      if (bucket == solver::OpBucket::kForward && !me_->recompute)
+      // A forward output the backward reads needs a buffer per micro-batch in flight; with
+      // recomputation the backward reruns the forward, so only the stage's inputs do: that is
+      // the memory recomputation saves. The other forward outputs die with their execution
+      // (transient, dist_trainer_buffers.cc).
+      if (bucket == solver::OpBucket::kForward && !me_->recompute && outlives_forward.count(t))
         slotted.push_back(local(t, made_[t]));
       if (bucket == solver::OpBucket::kBackward &&
           programs_.accumulated[static_cast<std::size_t>(t)]) {
@@ -126,6 +138,7 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
   std::sort(slotted.begin(), slotted.end());
   slotted.erase(std::unique(slotted.begin(), slotted.end()), slotted.end());
   executor_->add_slots(slotted, slots_);
+  share_transient_buffers(slotted);
 }
 
 DistTrainer::~DistTrainer() = default;

@@ -99,6 +99,9 @@ class DistTrainer {
   void stats_all_reduce(const solver::Op& local_op, const std::string& what, void* buf,
                         std::int64_t count, kernels::DType dtype);
   double local_loss_share() const;
+  // Transient tensors share one arena (dist_trainer_buffers.cc).
+  std::vector<bool> transient_candidates() const;
+  void share_transient_buffers(const std::vector<solver::TensorId>& slotted);
   void start_step();  // parameter copies
   std::vector<double> gather_tensor(solver::TensorId value, const solver::Layout& layout,
                                     std::int64_t owner);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 #include "solver/ir/op.h"
@@ -62,7 +63,9 @@ Executor::~Executor() {
   if (!slot_buffers_.empty()) select_slot(0);  // slot 0 owns the original buffers
   for (std::size_t s = 1; s < slot_buffers_.size(); ++s)
     for (void* p : slot_buffers_[s]) backend_.release(p);
-  for (void* p : buffers_) backend_.release(p);
+  for (std::size_t i = 0; i < buffers_.size(); ++i)
+    if (shared_.empty() || !shared_[i]) backend_.release(buffers_[i]);
+  if (arena_) backend_.release(arena_);
   for (auto& s : scratch_) backend_.release(s.first);
   for (auto& s : stashed_) backend_.release(s.second);
   for (auto& m : masters_) backend_.release(m.second);
@@ -199,6 +202,29 @@ void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {
       slot_buffers_[s].push_back(backend_.allocate(static_cast<std::size_t>(bytes)));
       allocated_bytes_ += bytes;
     }
+  }
+}
+
+void Executor::share_buffers(const std::vector<TensorId>& ids,
+                             const std::vector<std::int64_t>& offsets, std::int64_t arena_bytes) {
+  if (arena_) throw std::logic_error("share_buffers: called twice");
+  if (ids.size() != offsets.size()) throw std::invalid_argument("share_buffers: sizes differ");
+  if (ids.empty()) return;
+  arena_ = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(arena_bytes, 1)));
+  allocated_bytes_ += arena_bytes;
+  if (backend_.memory_is_host()) std::memset(arena_, 0xFF, static_cast<std::size_t>(arena_bytes));
+  shared_.assign(buffers_.size(), false);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto id = static_cast<std::size_t>(ids[i]);
+    const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(graph_.tensor(ids[i])), 1);
+    if (shared_[id] || std::count(slot_ids_.begin(), slot_ids_.end(), ids[i]) || offsets[i] < 0 ||
+        offsets[i] + bytes > arena_bytes)
+      throw std::logic_error("share_buffers: tensor " + graph_.tensor(ids[i]).name +
+                             " cannot share the arena");
+    backend_.release(buffers_[id]);
+    allocated_bytes_ -= bytes;
+    buffers_[id] = static_cast<char*>(arena_) + offsets[i];
+    shared_[id] = true;
   }
 }
 

@@ -56,6 +56,13 @@ class Executor {
   // `slots` buffers each; select_slot(s) makes slot s the one every op and copy uses.
   void add_slots(const std::vector<solver::TensorId>& ids, int slots);
   void select_slot(int slot);
+  // Transient tensors share one arena of `arena_bytes` (buffer_packing.h): ids[i] lives at
+  // offsets[i] and its own buffer is released. The caller guarantees that tensors whose bytes
+  // overlap are never live at once (DistTrainer's lifetime analysis); slotted tensors may not
+  // share. Once, after add_slots. On a host backend the arena starts as all-ones bytes (NaN), so
+  // an op that relies on a zero-filled output fails in the host tests.
+  void share_buffers(const std::vector<solver::TensorId>& ids,
+                     const std::vector<std::int64_t>& offsets, std::int64_t arena_bytes);
 
   // Sharded ops (the distributed runtime's local graphs) mark themselves with attributes:
   //   cross_entropy(_grad): "shard_scale" (1 / global rows) and "vocab_offset" -> the
@@ -104,6 +111,8 @@ class Executor {
   solver::DType master_dtype_ = solver::DType::kF32;
   std::vector<std::vector<void*>> slot_buffers_;  // [slot][i] for slot_ids_[i]
   std::vector<solver::TensorId> slot_ids_;
+  void* arena_ = nullptr;     // share_buffers
+  std::vector<bool> shared_;  // by TensorId: lives in arena_
   StatsHook stats_hook_;
   mutable std::int64_t allocated_bytes_ = 0;
   bool profiling_ = false;

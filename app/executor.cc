@@ -107,6 +107,11 @@ kernels::DType Executor::kernel_dtype(TensorId id) const {
   return to_kernel_dtype(master ? master_dtype_ : graph_.tensor(id).dtype);
 }
 
+// Host values cross as f64 through a staging buffer of at most kStagingElements (convert works
+// on backend memory), chunk by chunk: a whole-tensor f64 copy of the largest parameter (GPT's
+// embedding) would be a lasting allocation several times the tensor's own size.
+constexpr std::int64_t kStagingElements = std::int64_t{1} << 20;
+
 void Executor::write(TensorId id, const std::vector<double>& values) {
   const auto& t = graph_.tensor(id);
   const std::int64_t n = solver::num_elements(t.shape);
@@ -114,26 +119,36 @@ void Executor::write(TensorId id, const std::vector<double>& values) {
     throw std::invalid_argument("write " + t.name + ": " + std::to_string(values.size()) +
                                 " values for " + solver::shape_to_string(t.shape));
   }
-  // Host values -> backend memory as f64 -> converted there (convert works on backend memory).
-  void* staged = scratch(5, std::max<std::int64_t>(n, 1) * 8);
-  backend_.copy_from_host(staged, values.data(), static_cast<std::size_t>(n) * 8);
   const auto master = masters_.find(id);
   void* dst = master != masters_.end() ? master->second : buffer(id);
-  backend_.convert(kernels::DType::kF64, staged, kernel_dtype(id), dst, n);
+  const kernels::DType dt = kernel_dtype(id);
+  const std::size_t esize = kernels::dtype_size_bytes(dt);
+  void* staged = scratch(5, std::max<std::int64_t>(std::min(n, kStagingElements), 1) * 8);
+  for (std::int64_t at = 0; at < n; at += kStagingElements) {
+    const std::int64_t count = std::min(kStagingElements, n - at);
+    backend_.copy_from_host(staged, values.data() + at, static_cast<std::size_t>(count) * 8);
+    backend_.convert(kernels::DType::kF64, staged, dt,
+                     static_cast<char*>(dst) + static_cast<std::size_t>(at) * esize, count);
+  }
   // The compute copy is the master rounded, as after every update.
-  if (master != masters_.end())
-    backend_.convert(kernel_dtype(id), dst, to_kernel_dtype(t.dtype), buffer(id), n);
+  if (master != masters_.end()) backend_.convert(dt, dst, to_kernel_dtype(t.dtype), buffer(id), n);
 }
 
 std::vector<double> Executor::read(TensorId id) const {
   const auto& t = graph_.tensor(id);
   const std::int64_t n = solver::num_elements(t.shape);
   std::vector<double> out(static_cast<std::size_t>(n));
-  void* staged = scratch(5, std::max<std::int64_t>(n, 1) * 8);
   const auto master = masters_.find(id);
   const void* src = master != masters_.end() ? master->second : buffer(id);
-  backend_.convert(kernel_dtype(id), src, kernels::DType::kF64, staged, n);
-  backend_.copy_to_host(out.data(), staged, static_cast<std::size_t>(n) * 8);
+  const kernels::DType dt = kernel_dtype(id);
+  const std::size_t esize = kernels::dtype_size_bytes(dt);
+  void* staged = scratch(5, std::max<std::int64_t>(std::min(n, kStagingElements), 1) * 8);
+  for (std::int64_t at = 0; at < n; at += kStagingElements) {
+    const std::int64_t count = std::min(kStagingElements, n - at);
+    backend_.convert(dt, static_cast<const char*>(src) + static_cast<std::size_t>(at) * esize,
+                     kernels::DType::kF64, staged, count);
+    backend_.copy_to_host(out.data() + at, staged, static_cast<std::size_t>(count) * 8);
+  }
   return out;
 }
 

@@ -17,15 +17,23 @@ void check(const std::vector<BufferLifetime>& buffers, std::int64_t alignment) {
   if (alignment < 1) throw std::invalid_argument("pack_buffers: alignment must be >= 1");
   for (std::size_t i = 0; i < buffers.size(); ++i) {
     const BufferLifetime& b = buffers[i];
-    if (b.bytes < 0 || b.first > b.last)
-      throw std::invalid_argument("pack_buffers: buffer " + std::to_string(i) + " has bytes " +
-                                  std::to_string(b.bytes) + ", lifetime [" +
-                                  std::to_string(b.first) + ", " + std::to_string(b.last) + "]");
+    bool ok = b.bytes >= 0 && !b.live.empty();
+    for (std::size_t k = 0; ok && k < b.live.size(); ++k) {
+      ok = b.live[k].first <= b.live[k].last && (k == 0 || b.live[k - 1].last < b.live[k].first);
+    }
+    if (!ok)
+      throw std::invalid_argument("pack_buffers: buffer " + std::to_string(i) + " (" +
+                                  std::to_string(b.bytes) + " bytes) has " +
+                                  std::to_string(b.live.size()) +
+                                  " live intervals, not sorted, disjoint and non-empty");
   }
 }
 
 bool overlap(const BufferLifetime& a, const BufferLifetime& b) {
-  return a.first <= b.last && b.first <= a.last;
+  for (const LiveInterval& x : a.live)
+    for (const LiveInterval& y : b.live)
+      if (x.first <= y.last && y.first <= x.last) return true;
+  return false;
 }
 
 }  // namespace
@@ -37,7 +45,7 @@ BufferPacking pack_buffers(const std::vector<BufferLifetime>& buffers, std::int6
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     if (buffers[a].bytes != buffers[b].bytes) return buffers[a].bytes > buffers[b].bytes;
-    return buffers[a].first < buffers[b].first;
+    return buffers[a].live.front().first < buffers[b].live.front().first;
   });
   BufferPacking out;
   out.offset.assign(n, 0);
@@ -68,8 +76,10 @@ std::int64_t packing_lower_bound(const std::vector<BufferLifetime>& buffers,
   check(buffers, alignment);
   std::map<std::int64_t, std::int64_t> delta;  // position -> change of the live bytes
   for (const BufferLifetime& b : buffers) {
-    delta[b.first] += round_up(b.bytes, alignment);
-    delta[b.last + 1] -= round_up(b.bytes, alignment);
+    for (const LiveInterval& x : b.live) {
+      delta[x.first] += round_up(b.bytes, alignment);
+      delta[x.last + 1] -= round_up(b.bytes, alignment);
+    }
   }
   std::int64_t live = 0, most = 0;
   for (const auto& [position, change] : delta) most = std::max(most, live += change);

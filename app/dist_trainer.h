@@ -100,9 +100,10 @@ class DistTrainer {
                         std::int64_t count, kernels::DType dtype);
   double local_loss_share() const;
   // Transient tensors share one arena (dist_trainer_buffers.cc).
-  std::vector<bool> transient_candidates() const;
+  std::vector<int> transient_kinds() const;
   void share_transient_buffers(const std::vector<solver::TensorId>& slotted);
-  void start_step();  // parameter copies
+  solver::TensorId origin(solver::TensorId t) const;  // what prepare_input reshards t from
+  void start_step();                                  // parameter copies
   std::vector<double> gather_tensor(solver::TensorId value, const solver::Layout& layout,
                                     std::int64_t owner);
   std::map<solver::TensorId, solver::OpId> update_ops() const;  // parameter -> its update op

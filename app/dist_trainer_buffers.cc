@@ -1,23 +1,29 @@
-// DistTrainer's buffer sharing: transient tensors of a bucket share one arena.
+// DistTrainer's buffer sharing: transient tensors share one arena.
 //
 // Without it the executor holds one buffer per local tensor for the whole run: every
-// intermediate of the forward and every activation gradient of the backward, about twice what
-// the planner's memory model counts (intra_memory.cc: parameters, gradients, optimizer state,
-// activations stored for the backward). A tensor is transient when all its accesses fall inside
-// one bucket execution, forward or backward:
-//   - produced by an op of this stage (not a parameter, optimizer state, dataset input or a
-//     tensor received from another stage), and never sent to another stage (sends complete at the
-//     end of the step), nor the loss, its seed, or the gradient norm;
-//   - not kept per micro-batch in flight (slotted) and not accumulated across micro-batches;
-//   - every op that reads or writes one of its local variants, and every resharding that reads
-//     it (prepare_input), is in the same bucket, forward or backward.
-// A bucket execution runs its ops in order, every time the same: op k of the bucket touches its
-// inputs, its outputs and the resharding sources of its inputs at position k, so a transient's
-// lifetime is [first position, last position]. Forward and backward executions never overlap
-// (the schedule runs one action at a time, and a recomputed forward is its own execution), and a
-// transient is dead when its execution ends: both buckets go on one timeline (backward positions
-// after the forward ones) and pack_buffers (buffer_packing.h) lays them out in one arena.
+// intermediate of the forward, every activation gradient of the backward and every gathered
+// parameter copy, about twice what the planner's memory model counts (intra_memory.cc:
+// parameters, gradients, optimizer state, activations stored for the backward). A bucket
+// execution (one forward or backward of one micro-batch) runs its ops in order, every time the
+// same; op k of the bucket touches its inputs, its outputs and the resharding sources of its
+// inputs at position k. A local tensor is transient when its value never has to survive the end
+// of an execution, which holds for two kinds:
+//   (t1) an op's output (its made layout) used only inside the bucket that makes it, forward or
+//        backward: produced by an op of this stage; not sent to another stage (sends complete at
+//        the end of the step); not the loss, its seed or the gradient norm; not kept per
+//        micro-batch in flight (slotted) nor accumulated across micro-batches;
+//   (t2) a copy that prepare_input remakes in every execution that reads it: a produced
+//        tensor's resharded variant (its sources as for t1), or, unless zero2 keeps them for the
+//        step, a parameter gathered from its storage layout (ZeRO-3 style). Such a copy may be
+//        read by both buckets; it is live in each, separately.
+// Iteration-bucket tensors are never shared (the optimizer's inputs are read after the step by
+// gather_gradients and checkpoints). A transient is live from its first to its last position in
+// each bucket that touches it. Forward and backward executions never overlap (the schedule runs
+// one action at a time, and a recomputed forward is its own execution), so both buckets go on
+// one timeline, backward positions after the forward ones, and pack_buffers (buffer_packing.h)
+// lays every transient out in one arena.
 // STRATA_BUFFER_REUSE=0 keeps one buffer per tensor (a debugging aid; the results are identical).
+#include <array>
 #include <cstdlib>
 #include <cstring>
 
@@ -33,35 +39,42 @@ using solver::TensorId;
 namespace {
 
 constexpr std::int64_t kArenaAlignment = 256;  // cuBLAS / vector loads want aligned operands
+constexpr unsigned kForwardBit = 1u, kBackwardBit = 2u;
 
 bool buffer_reuse_enabled() {
   const char* env = std::getenv("STRATA_BUFFER_REUSE");
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
+// Where one local tensor is touched: per bucket (0 forward, 1 backward, 2 iteration), the first
+// and last position.
 struct Access {
-  std::int64_t first = -1, last = -1;
-  unsigned buckets = 0;  // bit b: touched by bucket b (0 forward, 1 backward, 2 iteration)
+  std::array<LiveInterval, 3> in{};
+  unsigned buckets = 0;  // bit b: touched by bucket b
   void touch(std::int64_t position, unsigned bucket) {
-    if (first < 0) first = position;
-    last = position;
+    if (!(buckets & (1u << bucket))) in[bucket].first = position;
+    in[bucket].last = position;
     buckets |= 1u << bucket;
   }
 };
 
 }  // namespace
 
-// Global tensors of this stage whose variants may be transient (the first two rules above).
-std::vector<bool> DistTrainer::transient_candidates() const {
+// Per global tensor of this stage: 1 when its made layout may be transient (t1's source rules),
+// 2 when only its remade copies may (a parameter gathered per execution, t2), 0 neither.
+std::vector<int> DistTrainer::transient_kinds() const {
   const solver::Graph& g = training_.graph;
-  std::vector<bool> ok(g.tensors.size(), false);
-  for (std::size_t t = 0; t < g.tensors.size(); ++t) ok[t] = source_[t] == Source::kProduced;
+  std::vector<int> kind(g.tensors.size(), 0);
+  for (std::size_t t = 0; t < g.tensors.size(); ++t) {
+    if (source_[t] == Source::kProduced) kind[t] = 1;
+    if (source_[t] == Source::kOwned && !programs_.keep_gathered_parameters) kind[t] = 2;
+  }
   for (const std::vector<int>* list : {&me_->sends, &me_->recvs})
     for (int i : *list)
-      ok[static_cast<std::size_t>(programs_.transfers[static_cast<std::size_t>(i)].tensor)] = false;
+      kind[static_cast<std::size_t>(programs_.transfers[static_cast<std::size_t>(i)].tensor)] = 0;
   for (TensorId t : {training_.loss, training_.loss_grad, training_.norm_scale})
-    if (t != solver::kNoTensor) ok[static_cast<std::size_t>(t)] = false;
-  return ok;
+    if (t != solver::kNoTensor) kind[static_cast<std::size_t>(t)] = 0;
+  return kind;
 }
 
 void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) {
@@ -72,14 +85,13 @@ void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) 
   const std::vector<OpId>* buckets[] = {&me_->forward_ops, &me_->backward_ops, &me_->iteration_ops};
   for (unsigned b = 0; b < 3; ++b) {
     for (OpId id : *buckets[b]) {
-      const solver::Op& local_op =
-          local_.graph.ops[static_cast<std::size_t>(local_.local_op.at(id))];
+      const auto lo = static_cast<std::size_t>(local_.local_op.at(id));
+      const solver::Op& local_op = local_.graph.ops[lo];
       for (TensorId t : local_op.inputs) access[static_cast<std::size_t>(t)].touch(position, b);
       for (TensorId t : local_op.outputs) access[static_cast<std::size_t>(t)].touch(position, b);
       for (TensorId t : g.ops[static_cast<std::size_t>(id)].inputs) {  // resharding sources
-        const auto made = made_.find(t);
-        if (made != made_.end() && source_[static_cast<std::size_t>(t)] == Source::kProduced)
-          access[static_cast<std::size_t>(local(t, made->second))].touch(position, b);
+        const TensorId from = origin(t);
+        if (from != solver::kNoTensor) access[static_cast<std::size_t>(from)].touch(position, b);
       }
       ++position;
     }
@@ -87,27 +99,46 @@ void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) 
   std::vector<bool> pinned(local_.graph.tensors.size(), false);
   for (TensorId t : slotted) pinned[static_cast<std::size_t>(t)] = true;
   for (TensorId t : accumulated_) pinned[static_cast<std::size_t>(t)] = true;
-  const std::vector<bool> candidate = transient_candidates();
+  const std::vector<int> kind = transient_kinds();
 
   std::vector<TensorId> ids;
   std::vector<BufferLifetime> lifetimes;
   std::int64_t own_bytes = 0;
   for (const auto& [key, id] : local_.variants) {
     const Access& a = access[static_cast<std::size_t>(id)];
-    if (!candidate[static_cast<std::size_t>(key.first)] || pinned[static_cast<std::size_t>(id)] ||
-        (a.buckets != 1u && a.buckets != 2u))
-      continue;
-    const std::int64_t bytes =
-        std::max<std::int64_t>(solver::num_bytes(local_.graph.tensor(id)), 1);
+    const bool remade = id != origin(key.first);  // t2: prepare_input writes it per execution
+    const int k = kind[static_cast<std::size_t>(key.first)];
+    const bool one_bucket = a.buckets == kForwardBit || a.buckets == kBackwardBit;
+    const bool both = a.buckets == (kForwardBit | kBackwardBit);
+    const bool transient =
+        !pinned[static_cast<std::size_t>(id)] && ((k == 1 && (one_bucket || (both && remade))) ||
+                                                  (k == 2 && remade && (one_bucket || both)));
+    if (!transient) continue;
+    BufferLifetime life{std::max<std::int64_t>(solver::num_bytes(local_.graph.tensor(id)), 1), {}};
+    for (unsigned b = 0; b < 2; ++b)
+      if (a.buckets & (1u << b)) life.live.push_back(a.in[b]);
     ids.push_back(id);
-    lifetimes.push_back({bytes, a.first, a.last});
-    own_bytes += bytes;
+    own_bytes += life.bytes;
+    lifetimes.push_back(std::move(life));
   }
   const BufferPacking packing = pack_buffers(lifetimes, kArenaAlignment);
   executor_->share_buffers(ids, packing.offset, packing.arena_bytes);
   STRATA_LOG(kDebug, "buffers: {} transient tensors ({:.4g} MiB) share a {:.4g} MiB arena",
              ids.size(), static_cast<double>(own_bytes) / 1048576.0,
              static_cast<double>(packing.arena_bytes) / 1048576.0);
+}
+
+// The local tensor prepare_input reshards `t` from (its made layout, or a parameter's storage
+// layout), or kNoTensor for tensors it never reshards (received, loaded, optimizer state).
+TensorId DistTrainer::origin(TensorId t) const {
+  switch (source_[static_cast<std::size_t>(t)]) {
+    case Source::kProduced:
+      return local(t, made_.at(t));
+    case Source::kOwned:
+      return local(t, programs_.storage_layout.at(t));
+    default:
+      return solver::kNoTensor;
+  }
 }
 
 }  // namespace strata::app

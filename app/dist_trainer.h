@@ -79,6 +79,7 @@ class DistTrainer {
   // in the cross-entropy's statistics all-reduces and in stage-to-stage transfers.
   double step_comm_s() const { return comm_s_; }
   std::int64_t allocated_bytes() const { return executor_->allocated_bytes(); }
+  const MemoryBreakdown& allocated() const { return executor_->allocated(); }
   Executor& executor() { return *executor_; }
 
  private:

@@ -47,7 +47,7 @@ Executor::Executor(const solver::Graph& graph, kernels::Backend& backend)
   for (const auto& tensor : graph.tensors) {
     const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(tensor), 1);
     buffers_.push_back(backend_.allocate(static_cast<std::size_t>(bytes)));
-    allocated_bytes_ += bytes;
+    allocated_.tensors += bytes;
   }
   for (std::size_t i = 0; i < graph.ops.size(); ++i) {
     const auto& op = graph.ops[i];
@@ -89,13 +89,13 @@ void Executor::set_master_dtype(solver::DType master) {
         solver::num_elements(t.shape) * static_cast<std::int64_t>(solver::dtype_size_bytes(master)),
         1);
     masters_[param] = backend_.allocate(static_cast<std::size_t>(bytes));
-    allocated_bytes_ += bytes;
+    allocated_.masters += bytes;
     // The state inputs (AdamW: m, v; SGD: the momentum buffer) before the trailing norm_scale.
     for (std::size_t i = 2; i + 1 < op.inputs.size(); ++i) {
       const TensorId s = op.inputs[i];
       backend_.release(buffers_[static_cast<std::size_t>(s)]);
       buffers_[static_cast<std::size_t>(s)] = backend_.allocate(static_cast<std::size_t>(bytes));
-      allocated_bytes_ += bytes - solver::num_bytes(graph_.tensor(s));
+      allocated_.tensors += bytes - std::max<std::int64_t>(solver::num_bytes(graph_.tensor(s)), 1);
       in_master_[static_cast<std::size_t>(s)] = true;
     }
   }
@@ -185,7 +185,7 @@ void Executor::stash(TensorId id, bool first) {
   void*& shadow = stashed_[id];
   if (!shadow) {
     shadow = backend_.allocate(static_cast<std::size_t>(bytes));
-    allocated_bytes_ += bytes;
+    allocated_.accumulators += bytes;
   }
   if (first) {
     backend_.convert(dt, buffer(id), acc, shadow, n);
@@ -215,7 +215,7 @@ void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {
     for (TensorId id : ids) {
       const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(graph_.tensor(id)), 1);
       slot_buffers_[s].push_back(backend_.allocate(static_cast<std::size_t>(bytes)));
-      allocated_bytes_ += bytes;
+      allocated_.micro_batch_copies += bytes;
     }
   }
 }
@@ -226,7 +226,7 @@ void Executor::share_buffers(const std::vector<TensorId>& ids,
   if (ids.size() != offsets.size()) throw std::invalid_argument("share_buffers: sizes differ");
   if (ids.empty()) return;
   arena_ = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(arena_bytes, 1)));
-  allocated_bytes_ += arena_bytes;
+  allocated_.arena += arena_bytes;
   if (backend_.memory_is_host()) std::memset(arena_, 0xFF, static_cast<std::size_t>(arena_bytes));
   shared_.assign(buffers_.size(), false);
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -237,7 +237,7 @@ void Executor::share_buffers(const std::vector<TensorId>& ids,
       throw std::logic_error("share_buffers: tensor " + graph_.tensor(ids[i]).name +
                              " cannot share the arena");
     backend_.release(buffers_[id]);
-    allocated_bytes_ -= bytes;
+    allocated_.tensors -= bytes;
     buffers_[id] = static_cast<char*>(arena_) + offsets[i];
     shared_[id] = true;
   }
@@ -286,7 +286,7 @@ void* Executor::scratch(std::size_t slot, std::int64_t bytes) const {
   if (s.second < bytes) {
     if (s.first) backend_.release(s.first);
     s.first = backend_.allocate(static_cast<std::size_t>(bytes));
-    allocated_bytes_ += bytes - s.second;
+    allocated_.scratch += bytes - s.second;
     s.second = bytes;
   }
   return s.first;

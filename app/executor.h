@@ -22,6 +22,19 @@ struct StepContext {
   std::int64_t step = 1;  // 1-based optimizer step
 };
 
+// What an executor holds, by purpose (bytes of backend memory).
+struct MemoryBreakdown {
+  std::int64_t tensors = 0;             // one buffer per tensor (slot 0), not in the arena
+  std::int64_t micro_batch_copies = 0;  // add_slots: the further slots' buffers
+  std::int64_t accumulators = 0;        // stash: gradient accumulators
+  std::int64_t masters = 0;             // set_master_dtype: master weights
+  std::int64_t arena = 0;               // share_buffers: the transient tensors' arena
+  std::int64_t scratch = 0;             // staging, permute copies, attention workspace
+  std::int64_t total() const {
+    return tensors + micro_batch_copies + accumulators + masters + arena + scratch;
+  }
+};
+
 class Executor {
  public:
   // Allocates a zero-filled buffer for every tensor of `graph` (which must outlive this object).
@@ -85,7 +98,8 @@ class Executor {
   const std::map<std::string, double>& profile_s() const { return profile_s_; }
 
   void* buffer(solver::TensorId id) const { return buffers_.at(static_cast<std::size_t>(id)); }
-  std::int64_t allocated_bytes() const { return allocated_bytes_; }
+  std::int64_t allocated_bytes() const { return allocated_.total(); }
+  const MemoryBreakdown& allocated() const { return allocated_; }
   const solver::Graph& graph() const { return graph_; }
 
  private:
@@ -114,7 +128,7 @@ class Executor {
   void* arena_ = nullptr;     // share_buffers
   std::vector<bool> shared_;  // by TensorId: lives in arena_
   StatsHook stats_hook_;
-  mutable std::int64_t allocated_bytes_ = 0;
+  mutable MemoryBreakdown allocated_;
   bool profiling_ = false;
   std::map<std::string, double> profile_s_;  // op kind (+ phase) -> seconds
 };

@@ -270,10 +270,14 @@ std::string bytes_json(const std::vector<double>& b) {
       b[0], b[1], b[2], b[3], b[4]);
 }
 
-// The end-of-run comparison: predicted against measured step time, bytes and memory.
+// The end-of-run comparison: predicted against measured step time, bytes and memory. `memory`
+// holds, rank-major, kMemoryParts values per rank: what its executor holds, by purpose
+// (MemoryBreakdown, in that order); a stage reports its rank holding the most.
+constexpr std::size_t kMemoryParts = 6;
+
 void print_predicted_vs_measured(const solver::Plan& plan, double step_s,
                                  const std::vector<double>& bytes,
-                                 const std::vector<double>& memory_per_rank) {
+                                 const std::vector<double>& memory) {
   STRATA_LOG0(kInfo, "predicted vs measured (last step; bytes per device summed over stages):");
   STRATA_LOG0(kInfo, "  step time       {:>14.6g} s {:>14.6g} s", plan.predicted.iteration_s,
               step_s);
@@ -283,13 +287,26 @@ void print_predicted_vs_measured(const solver::Plan& plan, double step_s,
   for (int k = 0; k < 5; ++k) {
     STRATA_LOG0(kInfo, "  {:<15} {:>14.0f} B {:>14.0f} B", names[k], predicted[k], bytes[k]);
   }
+  const auto part = [&](std::int64_t rank, std::size_t k) {
+    return memory[static_cast<std::size_t>(rank) * kMemoryParts + k] / 1073741824.0;
+  };
+  const auto total = [&](std::int64_t rank) {
+    double sum = 0;
+    for (std::size_t k = 0; k < kMemoryParts; ++k) sum += part(rank, k);
+    return sum;
+  };
   for (std::size_t s = 0; s < plan.stages.size(); ++s) {
-    double peak = 0;
+    std::int64_t peak = plan.stages[s].devices.at(0);
     for (std::int64_t r : plan.stages[s].devices)
-      peak = std::max(peak, memory_per_rank[static_cast<std::size_t>(r)]);
+      if (total(r) > total(peak)) peak = r;
     STRATA_LOG0(kInfo, "  stage {} memory {:>10.4f} GiB {:>10.4f} GiB (allocated)", s,
-                plan.stages[s].predicted.memory_bytes_per_device / 1073741824.0,
-                peak / 1073741824.0);
+                plan.stages[s].predicted.memory_bytes_per_device / 1073741824.0, total(peak));
+    STRATA_LOG0(
+        kInfo,
+        "    rank {}: tensors {:.4f} | per-micro-batch copies {:.4f} | gradient "
+        "accumulators {:.4f} | masters {:.4f} | transient arena {:.4f} | scratch {:.4f} GiB",
+        peak, part(peak, 0), part(peak, 1), part(peak, 2), part(peak, 3), part(peak, 4),
+        part(peak, 5));
   }
 }
 
@@ -579,8 +596,12 @@ int train(RunSetup& s, const solver::Plan& plan) {
               format_duration(total_s), last_loss, mean_step,
               mean_step > 0 ? tokens_per_step / mean_step : 0.0,
               mean_step > 0 ? s.model_flops_per_step / mean_step / devices / 1e12 : 0.0);
-  const std::vector<double> memory =
-      comm::gather_to_root(MPI_COMM_WORLD, {static_cast<double>(trainer.allocated_bytes())});
+  const MemoryBreakdown& held = trainer.allocated();
+  const std::vector<double> memory = comm::gather_to_root(
+      MPI_COMM_WORLD,
+      {static_cast<double>(held.tensors), static_cast<double>(held.micro_batch_copies),
+       static_cast<double>(held.accumulators), static_cast<double>(held.masters),
+       static_cast<double>(held.arena), static_cast<double>(held.scratch)});
   if (rank == 0) print_predicted_vs_measured(plan, last_step_s, bytes, memory);
   STRATA_LOG0(kInfo,
               "communication: {:.1f} % of the step (mean over timed steps; the slowest rank)",

@@ -39,5 +39,31 @@ TEST_CASE("write and read round-trip tensors larger than the staging chunk", "[e
   CHECK(exec.allocated_bytes() == n * (8 + 4 + 2) + (std::int64_t{1} << 20) * 8);
 }
 
+TEST_CASE("the executor's memory breakdown adds up to what it allocated", "[executor]") {
+  solver::Graph g;
+  const auto add = [&](const char* name, std::int64_t n) {
+    return g.add_tensor({name, {n}, solver::DType::kF32, solver::TensorRole::kActivation, 0});
+  };
+  const auto a = add("a", 100), b = add("b", 200), c = add("c", 300);
+  kernels::HostBackend backend;
+  app::Executor exec(g, backend);
+  CHECK(exec.allocated().tensors == (100 + 200 + 300) * 4);
+  exec.add_slots({a}, 3);  // two more copies of a
+  exec.stash(b, true);     // an f32 accumulator for b
+  exec.share_buffers({c}, {0}, 2048);
+  exec.write(a, std::vector<double>(100, 1.5));  // f64 staging of 100 elements
+  const app::MemoryBreakdown& m = exec.allocated();
+  CHECK(m.tensors == (100 + 200) * 4);
+  CHECK(m.micro_batch_copies == 2 * 100 * 4);
+  CHECK(m.accumulators == 200 * 4);
+  CHECK(m.masters == 0);
+  CHECK(m.arena == 2048);
+  CHECK(m.scratch == 100 * 8);
+  CHECK(exec.allocated_bytes() == m.total());
+  // The shared tensor lives in the arena and holds what is written to it.
+  exec.write(c, std::vector<double>(300, -2.0));
+  CHECK(exec.read(c) == std::vector<double>(300, -2.0));
+}
+
 }  // namespace
 }  // namespace strata

@@ -53,16 +53,25 @@ std::vector<BufferLifetime> random_buffers(std::mt19937& rng, int n, bool equal_
   return b;
 }
 
+// Packs `b` (alignment 1) and expects these offsets and an arena equal to the bound.
+void check_packing(const std::vector<BufferLifetime>& b, const std::vector<std::int64_t>& offsets,
+                   std::int64_t arena) {
+  const auto p = app::pack_buffers(b, 1);
+  CHECK(p.offset == offsets);
+  CHECK(p.arena_bytes == arena);
+  CHECK(app::packing_lower_bound(b, 1) == arena);
+  CHECK(valid(b, p, 1));
+}
+
 TEST_CASE("pack_buffers: disjoint lifetimes share the arena, overlapping ones do not") {
   // a [0, 1] and b [2, 3] never live together: both at offset 0; c [1, 2] overlaps both.
-  const std::vector<BufferLifetime> b{{300, {{0, 1}}}, {200, {{2, 3}}}, {100, {{1, 2}}}};
-  const auto p = app::pack_buffers(b, 1);
-  CHECK(p.offset[0] == 0);
-  CHECK(p.offset[1] == 0);
-  CHECK(p.offset[2] == 300);
-  CHECK(p.arena_bytes == 400);
-  CHECK(app::packing_lower_bound(b, 1) == 400);
-  CHECK(valid(b, p, 1));
+  check_packing({{300, {{0, 1}}}, {200, {{2, 3}}}, {100, {{1, 2}}}}, {0, 0, 300}, 400);
+}
+
+TEST_CASE("pack_buffers: a buffer live twice shares with what lives in between") {
+  // a lives in [0, 1] and [6, 7] (a copy recreated by two bucket executions), b in [2, 5]: they
+  // share offset 0; c [1, 6] meets both and goes above the larger.
+  check_packing({{300, {{0, 1}, {6, 7}}}, {200, {{2, 5}}}, {100, {{1, 6}}}}, {0, 0, 300}, 400);
 }
 
 TEST_CASE("pack_buffers: sizes round up to the alignment") {
@@ -71,19 +80,6 @@ TEST_CASE("pack_buffers: sizes round up to the alignment") {
   CHECK(p.arena_bytes == 3 * 256);
   CHECK(app::packing_lower_bound(b, 256) == 3 * 256);
   CHECK(valid(b, p, 256));
-}
-
-TEST_CASE("pack_buffers: a buffer live twice shares with what lives in between") {
-  // a lives in [0, 1] and [6, 7] (a copy recreated by two bucket executions), b in [2, 5]: they
-  // share offset 0; c [1, 6] meets both and goes above the larger.
-  const std::vector<BufferLifetime> b{{300, {{0, 1}, {6, 7}}}, {200, {{2, 5}}}, {100, {{1, 6}}}};
-  const auto p = app::pack_buffers(b, 1);
-  CHECK(p.offset[0] == 0);
-  CHECK(p.offset[1] == 0);
-  CHECK(p.offset[2] == 300);
-  CHECK(p.arena_bytes == 400);
-  CHECK(app::packing_lower_bound(b, 1) == 400);
-  CHECK(valid(b, p, 1));
 }
 
 TEST_CASE("pack_buffers: random lifetimes give valid packings no smaller than the bound") {

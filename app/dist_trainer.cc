@@ -94,6 +94,7 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
   }
   for (int i : me_->sends)
     outlives_forward.insert(programs_.transfers[static_cast<std::size_t>(i)].tensor);
+  const std::set<TensorId> checkpoints = layer_checkpoints();
   std::vector<TensorId> slotted;
   for (std::size_t o = 0; o < g.ops.size(); ++o) {
     if (programs_.stage_of_op[o] != mesh.stage) continue;
@@ -103,11 +104,11 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
       source_[static_cast<std::size_t>(t)] = Source::kProduced;
       const auto bucket = programs_.bucket_of_op[o];
       // A forward output the backward reads needs a buffer per micro-batch in flight; with
-      // recomputation the backward reruns the forward, so only the stage's inputs do: that is
-      // the memory recomputation saves. The other forward outputs die with their execution
-      // (transient, dist_trainer_buffers.cc).
-      if (bucket == solver::OpBucket::kForward && !me_->recompute && outlives_forward.count(t))
-        slotted.push_back(local(t, made_[t]));
+      // recomputation the backward reruns the forward layer by layer, so only the stage's inputs
+      // and each layer's input checkpoint do: that is the memory recomputation saves. The other
+      // forward outputs die with their execution (transient, dist_trainer_buffers.cc).
+      const bool kept = me_->recompute ? checkpoints.count(t) > 0 : outlives_forward.count(t) > 0;
+      if (bucket == solver::OpBucket::kForward && kept) slotted.push_back(local(t, made_[t]));
       if (bucket == solver::OpBucket::kBackward &&
           programs_.accumulated[static_cast<std::size_t>(t)]) {
         accumulated_.push_back(local(t, made_[t]));
@@ -134,6 +135,7 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
         solver::plan_cross_mesh(g.tensor(tr.tensor).shape, tr.src_layout,
                                 programs_.stage(tr.src_stage).mesh, tr.land_layout, me_->mesh);
   }
+  if (me_->recompute) backward_with_recompute_ = recompute_order(checkpoints);
   slots_ = static_cast<int>(solver::max_in_flight(schedule_, mesh.stage));
   std::sort(slotted.begin(), slotted.end());
   slotted.erase(std::unique(slotted.begin(), slotted.end()), slotted.end());
@@ -240,17 +242,21 @@ void DistTrainer::send_outputs(const solver::Op& op, Execution& ex) {
   }
 }
 
+void DistTrainer::run_op(OpId id, Execution& ex, const StepContext& ctx) {
+  const solver::Op& op = training_.graph.ops[static_cast<std::size_t>(id)];
+  const solver::OpLayouts& l = programs_.layouts[static_cast<std::size_t>(id)];
+  for (std::size_t k = 0; k < op.inputs.size(); ++k) prepare_input(op.inputs[k], l.inputs[k], ex);
+  const OpId lo = local_.local_op.at(id);
+  executor_->run(lo, lo + 1, ctx);
+  if (!ex.recompute) send_outputs(op, ex);
+}
+
 void DistTrainer::run_ops(const std::vector<OpId>& ops, Execution& ex, const StepContext& ctx) {
-  const solver::Graph& g = training_.graph;
-  for (OpId id : ops) {
-    const solver::Op& op = g.ops[static_cast<std::size_t>(id)];
-    const solver::OpLayouts& l = programs_.layouts[static_cast<std::size_t>(id)];
-    for (std::size_t k = 0; k < op.inputs.size(); ++k) prepare_input(op.inputs[k], l.inputs[k], ex);
-    const OpId lo = local_.local_op.at(id);
-    executor_->run(lo, lo + 1, ctx);
-    if (!ex.recompute) send_outputs(op, ex);
-  }
-  if (ex.recompute) return;
+  for (OpId id : ops) run_op(id, ex, ctx);
+  if (!ex.recompute) receive_unread(ex);
+}
+
+void DistTrainer::receive_unread(Execution& ex) {
   // Transfers of this time that no op of the bucket read (e.g. activations only the backward
   // reads) are received now, so every message of the execution is consumed in order.
   for (int i : me_->recvs) {
@@ -320,14 +326,16 @@ StepResult DistTrainer::step(const std::vector<std::int32_t>& rows, const StepCo
       loss += local_loss_share() / static_cast<double>(m);
     } else if (a.kind == solver::ActionKind::kBackward) {
       executor_->select_slot(static_cast<int>(a.micro_batch % slots_));
-      if (me_->recompute) {
-        Execution again;
-        again.recompute = true;
-        run_ops(me_->forward_ops, again, ctx);
-      }
-      Execution ex;
+      Execution ex, again;
       ex.time = TransferTime::kBackward;
-      run_ops(me_->backward_ops, ex, ctx);
+      again.recompute = true;
+      if (me_->recompute) {
+        for (const auto& [id, rerun] : backward_with_recompute_)
+          run_op(id, rerun ? again : ex, ctx);
+        receive_unread(ex);
+      } else {
+        run_ops(me_->backward_ops, ex, ctx);
+      }
       if (m > 1)
         for (TensorId id : accumulated_) executor_->stash(id, backwards == 0);
       ++backwards;

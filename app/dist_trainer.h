@@ -91,7 +91,13 @@ class DistTrainer {
     solver::TransferTime time = solver::TransferTime::kForward;
   };
 
+  void run_op(solver::OpId id, Execution& ex, const StepContext& ctx);
   void run_ops(const std::vector<solver::OpId>& ops, Execution& ex, const StepContext& ctx);
+  void receive_unread(Execution& ex);
+  // Recomputation layer by layer (dist_trainer_recompute.cc).
+  std::set<solver::TensorId> layer_checkpoints() const;
+  std::vector<std::pair<solver::OpId, bool>> recompute_order(
+      const std::set<solver::TensorId>& checkpoints) const;
   void prepare_input(solver::TensorId t, const solver::Layout& want, Execution& ex);
   void send_outputs(const solver::Op& op, Execution& ex);
   void send_transfer(int index);
@@ -136,6 +142,9 @@ class DistTrainer {
   std::vector<solver::TensorId> accumulated_global_;            // their global ids
   solver::TensorId tokens_ = solver::kNoTensor, targets_ = solver::kNoTensor;
   int slots_ = 1;
+  // With recomputation: the backward action's ops in order, each with whether it is a forward
+  // op run again (recompute_order).
+  std::vector<std::pair<solver::OpId, bool>> backward_with_recompute_;
   double comm_s_ = 0;
 };
 

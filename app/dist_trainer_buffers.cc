@@ -15,13 +15,15 @@
 //   (t2) a copy that prepare_input remakes in every execution that reads it: a produced
 //        tensor's resharded variant (its sources as for t1), or, unless zero2 keeps them for the
 //        step, a parameter gathered from its storage layout (ZeRO-3 style). Such a copy may be
-//        read by both buckets; it is live in each, separately.
+//        read by both buckets; it is live in each, separately;
+//   (t3) with recomputation, a forward output that the backward action makes again before it
+//        reads it (dist_trainer_recompute.cc), and that is not a checkpoint (slotted).
 // Iteration-bucket tensors are never shared (the optimizer's inputs are read after the step by
 // gather_gradients and checkpoints). A transient is live from its first to its last position in
-// each bucket that touches it. Forward and backward executions never overlap (the schedule runs
-// one action at a time, and a recomputed forward is its own execution), so both buckets go on
-// one timeline, backward positions after the forward ones, and pack_buffers (buffer_packing.h)
-// lays every transient out in one arena.
+// each action that touches it: the forward action (the forward ops), the backward action (the
+// backward ops, with recomputation interleaved with the forward ops it reruns). Actions never
+// overlap (the schedule runs one at a time), so both go on one timeline, backward positions after
+// the forward ones, and pack_buffers (buffer_packing.h) lays every transient out in one arena.
 // STRATA_BUFFER_REUSE=0 keeps one buffer per tensor (a debugging aid; the results are identical).
 #include <array>
 #include <cstdlib>
@@ -81,8 +83,19 @@ void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) 
   if (!buffer_reuse_enabled()) return;
   const solver::Graph& g = training_.graph;
   std::vector<Access> access(local_.graph.tensors.size());
+  std::vector<bool> rerun(local_.graph.tensors.size(), false);  // made again by a recomputation
+  std::vector<OpId> backward = me_->backward_ops;
+  if (me_->recompute) {
+    backward.clear();
+    for (const auto& [id, again] : backward_with_recompute_) {
+      backward.push_back(id);
+      if (!again) continue;
+      const solver::Op& op = local_.graph.ops[static_cast<std::size_t>(local_.local_op.at(id))];
+      for (TensorId t : op.outputs) rerun[static_cast<std::size_t>(t)] = true;
+    }
+  }
   std::int64_t position = 0;
-  const std::vector<OpId>* buckets[] = {&me_->forward_ops, &me_->backward_ops, &me_->iteration_ops};
+  const std::vector<OpId>* buckets[] = {&me_->forward_ops, &backward, &me_->iteration_ops};
   for (unsigned b = 0; b < 3; ++b) {
     for (OpId id : *buckets[b]) {
       const auto lo = static_cast<std::size_t>(local_.local_op.at(id));
@@ -106,7 +119,8 @@ void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) 
   std::int64_t own_bytes = 0;
   for (const auto& [key, id] : local_.variants) {
     const Access& a = access[static_cast<std::size_t>(id)];
-    const bool remade = id != origin(key.first);  // t2: prepare_input writes it per execution
+    // t2: prepare_input writes it in every execution, or a recomputation does (t3)
+    const bool remade = id != origin(key.first) || rerun[static_cast<std::size_t>(id)];
     const int k = kind[static_cast<std::size_t>(key.first)];
     const bool one_bucket = a.buckets == kForwardBit || a.buckets == kBackwardBit;
     const bool both = a.buckets == (kForwardBit | kBackwardBit);

@@ -53,6 +53,11 @@ run auto4 4 --set plan.method=auto
 run intra_only4 4 --set plan.method=intra-only
 run inter_only3 3 --set plan.method=inter-only
 run megatron_best4 4 --set plan.method=megatron-best
+# Recomputation layer by layer on every stage, tensor parallel under 1F1B and under GPipe.
+run pp2tp2_recompute 4 --set plan.method=megatron --set plan.pp=2 --set plan.tp=2 \
+  --set plan.recompute=always
+run pp2_gpipe_recompute 2 --set plan.method=megatron --set plan.pp=2 --set plan.schedule=gpipe \
+  --set plan.recompute=always
 # The unfused reference graph, head-parallel, trains as the fused one-rank run.
 run tp2_unfused 2 --set model.path=m64u.h5 --set plan.method=megatron --set plan.tp=2
 # Manual: uneven stages (2 and 4 layers; 0 embedding, 1-4 blocks, 5 head), a different logical

@@ -66,10 +66,6 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
   programs_ = solver::build_stage_programs(training_, plan);
   me_ = &programs_.stage(mesh.stage);
   local_ = build_local_program(training_, programs_, mesh.stage, mesh.c0, mesh.c1);
-  executor_ = std::make_unique<Executor>(local_.graph, backend);
-  executor_->set_stats_hook(
-      [this](const solver::Op& op, const std::string& what, void* buf, std::int64_t count,
-             kernels::DType dtype) { stats_all_reduce(op, what, buf, count, dtype); });
   reshard_ = std::make_unique<ReshardRunner>(backend, collectives, mesh.c0, mesh.c1);
   schedule_ = solver::make_schedule(plan.schedule, static_cast<std::int64_t>(plan.stages.size()),
                                     plan.micro_batches);
@@ -139,8 +135,11 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
   slots_ = static_cast<int>(solver::max_in_flight(schedule_, mesh.stage));
   std::sort(slotted.begin(), slotted.end());
   slotted.erase(std::unique(slotted.begin(), slotted.end()), slotted.end());
+  executor_ = std::make_unique<Executor>(local_.graph, backend, arena_layout(slotted));
+  executor_->set_stats_hook(
+      [this](const solver::Op& op, const std::string& what, void* buf, std::int64_t count,
+             kernels::DType dtype) { stats_all_reduce(op, what, buf, count, dtype); });
   executor_->add_slots(slotted, slots_);
-  share_transient_buffers(slotted);
 }
 
 DistTrainer::~DistTrainer() = default;

@@ -108,7 +108,7 @@ class DistTrainer {
   double local_loss_share() const;
   // Transient tensors share one arena (dist_trainer_buffers.cc).
   std::vector<int> transient_kinds() const;
-  void share_transient_buffers(const std::vector<solver::TensorId>& slotted);
+  ArenaLayout arena_layout(const std::vector<solver::TensorId>& slotted) const;
   solver::TensorId origin(solver::TensorId t) const;  // what prepare_input reshards t from
   void start_step();                                  // parameter copies
   std::vector<double> gather_tensor(solver::TensorId value, const solver::Layout& layout,

@@ -79,8 +79,8 @@ std::vector<int> DistTrainer::transient_kinds() const {
   return kind;
 }
 
-void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) {
-  if (!buffer_reuse_enabled()) return;
+ArenaLayout DistTrainer::arena_layout(const std::vector<TensorId>& slotted) const {
+  if (!buffer_reuse_enabled()) return {};
   const solver::Graph& g = training_.graph;
   std::vector<Access> access(local_.graph.tensors.size());
   std::vector<bool> rerun(local_.graph.tensors.size(), false);  // made again by a recomputation
@@ -114,7 +114,7 @@ void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) 
   for (TensorId t : accumulated_) pinned[static_cast<std::size_t>(t)] = true;
   const std::vector<int> kind = transient_kinds();
 
-  std::vector<TensorId> ids;
+  ArenaLayout layout;
   std::vector<BufferLifetime> lifetimes;
   std::int64_t own_bytes = 0;
   for (const auto& [key, id] : local_.variants) {
@@ -131,15 +131,17 @@ void DistTrainer::share_transient_buffers(const std::vector<TensorId>& slotted) 
     BufferLifetime life{std::max<std::int64_t>(solver::num_bytes(local_.graph.tensor(id)), 1), {}};
     for (unsigned b = 0; b < 2; ++b)
       if (a.buckets & (1u << b)) life.live.push_back(a.in[b]);
-    ids.push_back(id);
+    layout.ids.push_back(id);
     own_bytes += life.bytes;
     lifetimes.push_back(std::move(life));
   }
-  const BufferPacking packing = pack_buffers(lifetimes, kArenaAlignment);
-  executor_->share_buffers(ids, packing.offset, packing.arena_bytes);
+  BufferPacking packing = pack_buffers(lifetimes, kArenaAlignment);
+  layout.offsets = std::move(packing.offset);
+  layout.arena_bytes = packing.arena_bytes;
   STRATA_LOG(kDebug, "buffers: {} transient tensors ({:.4g} MiB) share a {:.4g} MiB arena",
-             ids.size(), static_cast<double>(own_bytes) / 1048576.0,
-             static_cast<double>(packing.arena_bytes) / 1048576.0);
+             layout.ids.size(), static_cast<double>(own_bytes) / 1048576.0,
+             static_cast<double>(layout.arena_bytes) / 1048576.0);
+  return layout;
 }
 
 // The local tensor prepare_input reshards `t` from (its made layout, or a parameter's storage

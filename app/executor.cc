@@ -41,12 +41,14 @@ std::int64_t leading(const Shape& shape, std::size_t trailing_dims) {
 
 }  // namespace
 
-Executor::Executor(const solver::Graph& graph, kernels::Backend& backend)
+Executor::Executor(const solver::Graph& graph, kernels::Backend& backend, const ArenaLayout& arena)
     : graph_(graph), backend_(backend) {
-  buffers_.reserve(graph.tensors.size());
-  for (const auto& tensor : graph.tensors) {
-    const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(tensor), 1);
-    buffers_.push_back(backend_.allocate(static_cast<std::size_t>(bytes)));
+  buffers_.assign(graph.tensors.size(), nullptr);
+  place_in_arena(arena);
+  for (std::size_t i = 0; i < graph.tensors.size(); ++i) {
+    if (buffers_[i]) continue;
+    const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(graph.tensors[i]), 1);
+    buffers_[i] = backend_.allocate(static_cast<std::size_t>(bytes));
     allocated_.tensors += bytes;
   }
   for (std::size_t i = 0; i < graph.ops.size(); ++i) {
@@ -64,7 +66,7 @@ Executor::~Executor() {
   for (std::size_t s = 1; s < slot_buffers_.size(); ++s)
     for (void* p : slot_buffers_[s]) backend_.release(p);
   for (std::size_t i = 0; i < buffers_.size(); ++i)
-    if (shared_.empty() || !shared_[i]) backend_.release(buffers_[i]);
+    if (!shared_[i]) backend_.release(buffers_[i]);
   if (arena_) backend_.release(arena_);
   for (auto& s : scratch_) backend_.release(s.first);
   for (auto& s : stashed_) backend_.release(s.second);
@@ -208,6 +210,9 @@ void Executor::unstash(TensorId id) {
 
 void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {
   if (!slot_buffers_.empty()) throw std::logic_error("add_slots: called twice");
+  for (TensorId id : ids)
+    if (shared_.at(static_cast<std::size_t>(id)))
+      throw std::logic_error("add_slots: tensor " + graph_.tensor(id).name + " is in the arena");
   slot_ids_ = ids;
   slot_buffers_.resize(static_cast<std::size_t>(std::max(slots, 1)));
   for (TensorId id : ids) slot_buffers_[0].push_back(buffer(id));
@@ -220,27 +225,31 @@ void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {
   }
 }
 
-void Executor::share_buffers(const std::vector<TensorId>& ids,
-                             const std::vector<std::int64_t>& offsets, std::int64_t arena_bytes) {
-  if (arena_) throw std::logic_error("share_buffers: called twice");
-  if (ids.size() != offsets.size()) throw std::invalid_argument("share_buffers: sizes differ");
-  if (ids.empty()) return;
-  arena_ = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(arena_bytes, 1)));
-  allocated_.arena += arena_bytes;
-  if (backend_.memory_is_host()) std::memset(arena_, 0xFF, static_cast<std::size_t>(arena_bytes));
+// Checks the whole layout before allocating anything: a constructor that throws runs no
+// destructor, so nothing may be allocated yet.
+void Executor::place_in_arena(const ArenaLayout& arena) {
+  if (arena.ids.size() != arena.offsets.size())
+    throw std::invalid_argument("ArenaLayout: " + std::to_string(arena.ids.size()) + " ids, " +
+                                std::to_string(arena.offsets.size()) + " offsets");
   shared_.assign(buffers_.size(), false);
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const auto id = static_cast<std::size_t>(ids[i]);
-    const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(graph_.tensor(ids[i])), 1);
-    if (shared_[id] || std::count(slot_ids_.begin(), slot_ids_.end(), ids[i]) || offsets[i] < 0 ||
-        offsets[i] + bytes > arena_bytes)
-      throw std::logic_error("share_buffers: tensor " + graph_.tensor(ids[i]).name +
-                             " cannot share the arena");
-    backend_.release(buffers_[id]);
-    allocated_.tensors -= bytes;
-    buffers_[id] = static_cast<char*>(arena_) + offsets[i];
-    shared_[id] = true;
+  const std::int64_t total = arena.arena_bytes;
+  for (std::size_t i = 0; i < arena.ids.size(); ++i) {
+    const TensorId t = arena.ids[i];
+    const std::int64_t bytes = std::max<std::int64_t>(solver::num_bytes(graph_.tensor(t)), 1);
+    const std::int64_t at = arena.offsets[i];
+    if (shared_.at(static_cast<std::size_t>(t)) || at < 0 || at + bytes > total)
+      throw std::invalid_argument("ArenaLayout: tensor " + graph_.tensor(t).name + " at offset " +
+                                  std::to_string(at) + " does not fit an arena of " +
+                                  std::to_string(total) + " bytes");
+    shared_[static_cast<std::size_t>(t)] = true;
   }
+  if (arena.ids.empty()) return;
+  arena_ = backend_.allocate(static_cast<std::size_t>(std::max<std::int64_t>(total, 1)));
+  allocated_.arena += total;
+  if (backend_.memory_is_host()) std::memset(arena_, 0xFF, static_cast<std::size_t>(total));
+  for (std::size_t i = 0; i < arena.ids.size(); ++i)
+    buffers_[static_cast<std::size_t>(arena.ids[i])] =
+        static_cast<char*>(arena_) + arena.offsets[i];
 }
 
 void Executor::select_slot(int slot) {

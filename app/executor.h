@@ -28,17 +28,29 @@ struct MemoryBreakdown {
   std::int64_t micro_batch_copies = 0;  // add_slots: the further slots' buffers
   std::int64_t accumulators = 0;        // stash: gradient accumulators
   std::int64_t masters = 0;             // set_master_dtype: master weights
-  std::int64_t arena = 0;               // share_buffers: the transient tensors' arena
+  std::int64_t arena = 0;               // ArenaLayout: the transient tensors' arena
   std::int64_t scratch = 0;             // staging, permute copies, attention workspace
   std::int64_t total() const {
     return tensors + micro_batch_copies + accumulators + masters + arena + scratch;
   }
 };
 
+// Transient tensors that share one arena (buffer_packing.h): ids[i] lives at offsets[i]. The
+// caller guarantees that tensors whose bytes overlap are never live at once (DistTrainer's
+// lifetime analysis, dist_trainer_buffers.cc).
+struct ArenaLayout {
+  std::vector<solver::TensorId> ids;
+  std::vector<std::int64_t> offsets;
+  std::int64_t arena_bytes = 0;
+};
+
 class Executor {
  public:
-  // Allocates a zero-filled buffer for every tensor of `graph` (which must outlive this object).
-  Executor(const solver::Graph& graph, kernels::Backend& backend);
+  // Allocates a zero-filled buffer for every tensor of `graph` (which must outlive this object),
+  // except those `arena` places in its one arena: they get no buffer of their own, so the peak
+  // allocation is never the unshared total. On a host backend the arena starts as all-ones bytes
+  // (NaN), so an op that relies on a zero-filled output fails in the host tests.
+  Executor(const solver::Graph& graph, kernels::Backend& backend, const ArenaLayout& arena = {});
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -66,16 +78,10 @@ class Executor {
   void unstash(solver::TensorId id);
 
   // Per-micro-batch buffers (pipelines keep several micro-batches' activations): `ids` get
-  // `slots` buffers each; select_slot(s) makes slot s the one every op and copy uses.
+  // `slots` buffers each; select_slot(s) makes slot s the one every op and copy uses. Tensors
+  // in the arena cannot have slots.
   void add_slots(const std::vector<solver::TensorId>& ids, int slots);
   void select_slot(int slot);
-  // Transient tensors share one arena of `arena_bytes` (buffer_packing.h): ids[i] lives at
-  // offsets[i] and its own buffer is released. The caller guarantees that tensors whose bytes
-  // overlap are never live at once (DistTrainer's lifetime analysis); slotted tensors may not
-  // share. Once, after add_slots. On a host backend the arena starts as all-ones bytes (NaN), so
-  // an op that relies on a zero-filled output fails in the host tests.
-  void share_buffers(const std::vector<solver::TensorId>& ids,
-                     const std::vector<std::int64_t>& offsets, std::int64_t arena_bytes);
 
   // Sharded ops (the distributed runtime's local graphs) mark themselves with attributes:
   //   cross_entropy(_grad): "shard_scale" (1 / global rows) and "vocab_offset" -> the
@@ -113,6 +119,7 @@ class Executor {
   kernels::DType kernel_dtype(solver::TensorId id) const;
   kernels::DType accumulation_dtype(solver::TensorId id) const;
   void* scratch(std::size_t slot, std::int64_t bytes) const;  // reused per slot; grows
+  void place_in_arena(const ArenaLayout& arena);
 
   const solver::Graph& graph_;
   kernels::Backend& backend_;
@@ -125,7 +132,7 @@ class Executor {
   solver::DType master_dtype_ = solver::DType::kF32;
   std::vector<std::vector<void*>> slot_buffers_;  // [slot][i] for slot_ids_[i]
   std::vector<solver::TensorId> slot_ids_;
-  void* arena_ = nullptr;     // share_buffers
+  void* arena_ = nullptr;     // ArenaLayout
   std::vector<bool> shared_;  // by TensorId: lives in arena_
   StatsHook stats_hook_;
   mutable MemoryBreakdown allocated_;

@@ -46,12 +46,13 @@ TEST_CASE("the executor's memory breakdown adds up to what it allocated", "[exec
   };
   const auto a = add("a", 100), b = add("b", 200), c = add("c", 300);
   kernels::HostBackend backend;
-  app::Executor exec(g, backend);
-  CHECK(exec.allocated().tensors == (100 + 200 + 300) * 4);
-  exec.add_slots({a}, 3);  // two more copies of a
-  exec.stash(b, true);     // an f32 accumulator for b
-  exec.share_buffers({c}, {0}, 2048);
-  exec.write(a, std::vector<double>(100, 1.5));  // f64 staging of 100 elements
+  CHECK(app::Executor(g, backend).allocated().tensors == (100 + 200 + 300) * 4);
+  app::Executor exec(g, backend, {{c}, {0}, 2048});  // c in an arena of 2048 bytes
+  CHECK(exec.allocated().tensors == (100 + 200) * 4);
+  CHECK_THROWS_AS(exec.add_slots({c}, 2), std::logic_error);  // arena tensors have no slots
+  exec.add_slots({a}, 3);                                     // two more copies of a
+  exec.stash(b, true);                                        // an f32 accumulator for b
+  exec.write(a, std::vector<double>(100, 1.5));               // f64 staging of 100 elements
   const app::MemoryBreakdown& m = exec.allocated();
   CHECK(m.tensors == (100 + 200) * 4);
   CHECK(m.micro_batch_copies == 2 * 100 * 4);
@@ -60,6 +61,8 @@ TEST_CASE("the executor's memory breakdown adds up to what it allocated", "[exec
   CHECK(m.arena == 2048);
   CHECK(m.scratch == 100 * 8);
   CHECK(exec.allocated_bytes() == m.total());
+  // A layout that does not fit its arena is refused.
+  CHECK_THROWS_AS(app::Executor(g, backend, {{c}, {1000}, 2048}), std::invalid_argument);
   // The shared tensor lives in the arena and holds what is written to it.
   exec.write(c, std::vector<double>(300, -2.0));
   CHECK(exec.read(c) == std::vector<double>(300, -2.0));

@@ -52,7 +52,8 @@ bool reports_block(const Layout& layout, solver::MeshShape mesh, std::int64_t c0
 DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& plan,
                          const comm::Mesh& mesh, comm::Collectives& collectives,
                          comm::PointToPoint& p2p, comm::PointToPoint& control,
-                         kernels::Backend& backend, MPI_Comm world)
+                         kernels::Backend& backend, MPI_Comm world,
+                         std::optional<solver::DType> master_dtype)
     : training_(std::move(training)),
       plan_(plan),
       mesh_(mesh),
@@ -60,7 +61,8 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
       p2p_(p2p),
       control_(control),
       backend_(backend),
-      world_(world) {
+      world_(world),
+      master_dtype_(master_dtype) {
   if (mesh.stage < 0) throw std::invalid_argument("DistTrainer: this rank is in no stage");
   const solver::Graph& g = training_.graph;
   programs_ = solver::build_stage_programs(training_, plan);
@@ -131,11 +133,17 @@ DistTrainer::DistTrainer(solver::TrainingGraph training, const solver::Plan& pla
         solver::plan_cross_mesh(g.tensor(tr.tensor).shape, tr.src_layout,
                                 programs_.stage(tr.src_stage).mesh, tr.land_layout, me_->mesh);
   }
-  if (me_->recompute) backward_with_recompute_ = recompute_order(checkpoints);
+  if (me_->recompute) {
+    backward_sequence_ = recompute_order(checkpoints);
+  } else {
+    for (OpId o : me_->backward_ops) backward_sequence_.push_back({o, false});
+  }
+  plan_gradient_accumulation();
   slots_ = static_cast<int>(solver::max_in_flight(schedule_, mesh.stage));
   std::sort(slotted.begin(), slotted.end());
   slotted.erase(std::unique(slotted.begin(), slotted.end()), slotted.end());
   executor_ = std::make_unique<Executor>(local_.graph, backend, arena_layout(slotted));
+  if (master_dtype_) executor_->set_master_dtype(*master_dtype_);
   executor_->set_stats_hook(
       [this](const solver::Op& op, const std::string& what, void* buf, std::int64_t count,
              kernels::DType dtype) { stats_all_reduce(op, what, buf, count, dtype); });
@@ -312,6 +320,7 @@ StepResult DistTrainer::step(const std::vector<std::int32_t>& rows, const StepCo
   p2p_.counters().reset();
   comm_s_ = 0;
   kept_.clear();
+  executor_->restore_buffers();  // the last iteration's gradients read in their accumulators
   start_step();
   double loss = 0;
   int backwards = 0;
@@ -328,19 +337,23 @@ StepResult DistTrainer::step(const std::vector<std::int32_t>& rows, const StepCo
       Execution ex, again;
       ex.time = TransferTime::kBackward;
       again.recompute = true;
-      if (me_->recompute) {
-        for (const auto& [id, rerun] : backward_with_recompute_)
-          run_op(id, rerun ? again : ex, ctx);
-        receive_unread(ex);
-      } else {
-        run_ops(me_->backward_ops, ex, ctx);
+      for (std::size_t k = 0; k < backward_sequence_.size(); ++k) {
+        run_op(backward_sequence_[k].first, backward_sequence_[k].second ? again : ex, ctx);
+        if (m > 1)
+          for (TensorId id : stash_after_[k]) executor_->stash(id, backwards == 0);
       }
-      if (m > 1)
-        for (TensorId id : accumulated_) executor_->stash(id, backwards == 0);
+      receive_unread(ex);
       ++backwards;
     } else {
-      if (m > 1)
-        for (TensorId id : accumulated_) executor_->unstash(id);
+      if (m > 1) {
+        for (TensorId id : accumulated_) {
+          if (read_in_accumulator_.count(id)) {
+            executor_->read_from_stash(id);
+          } else {
+            executor_->unstash(id);
+          }
+        }
+      }
       Execution ex;
       ex.time = TransferTime::kIteration;
       // Accumulated gradients leaving the stage (GPT's tied wte from the head) go first.

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,9 +35,11 @@ class DistTrainer {
  public:
   // `training` is built for the plan's micro-batch size; `mesh` from comm::build_mesh over the
   // plan's stages (this rank must be in one). Every object must outlive the trainer.
+  // `master_dtype`: mixed precision (Executor::set_master_dtype), when set.
   DistTrainer(solver::TrainingGraph training, const solver::Plan& plan, const comm::Mesh& mesh,
               comm::Collectives& collectives, comm::PointToPoint& p2p, comm::PointToPoint& control,
-              kernels::Backend& backend, MPI_Comm world);
+              kernels::Backend& backend, MPI_Comm world,
+              std::optional<solver::DType> master_dtype = std::nullopt);
   ~DistTrainer();
 
   std::int64_t micro_batch_size() const;
@@ -109,6 +112,9 @@ class DistTrainer {
   // Transient tensors share one arena (dist_trainer_buffers.cc).
   std::vector<int> transient_kinds() const;
   ArenaLayout arena_layout(const std::vector<solver::TensorId>& slotted) const;
+  std::vector<solver::TensorId> touched(solver::OpId id) const;  // local tensors op id touches
+  void plan_gradient_accumulation();
+  bool accumulates_in_place(solver::TensorId local_id) const;
   solver::TensorId origin(solver::TensorId t) const;  // what prepare_input reshards t from
   void start_step();                                  // parameter copies
   std::vector<double> gather_tensor(solver::TensorId value, const solver::Layout& layout,
@@ -142,9 +148,15 @@ class DistTrainer {
   std::vector<solver::TensorId> accumulated_global_;            // their global ids
   solver::TensorId tokens_ = solver::kNoTensor, targets_ = solver::kNoTensor;
   int slots_ = 1;
-  // With recomputation: the backward action's ops in order, each with whether it is a forward
-  // op run again (recompute_order).
-  std::vector<std::pair<solver::OpId, bool>> backward_with_recompute_;
+  // The backward action's ops in order, each with whether it is a forward op run again
+  // (recompute_order; without recomputation, the backward ops).
+  std::vector<std::pair<solver::OpId, bool>> backward_sequence_;
+  // With micro_batches > 1: the accumulated gradients to stash after each position of
+  // backward_sequence_ (their last use), and which of them the iteration reads in their
+  // accumulator (same dtype) instead of a copy (plan_gradient_accumulation).
+  std::vector<std::vector<solver::TensorId>> stash_after_;
+  std::set<solver::TensorId> read_in_accumulator_;
+  std::optional<solver::DType> master_dtype_;
   double comm_s_ = 0;
 };
 

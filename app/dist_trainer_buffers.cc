@@ -17,7 +17,11 @@
 //        step, a parameter gathered from its storage layout (ZeRO-3 style). Such a copy may be
 //        read by both buckets; it is live in each, separately;
 //   (t3) with recomputation, a forward output that the backward action makes again before it
-//        reads it (dist_trainer_recompute.cc), and that is not a checkpoint (slotted).
+//        reads it (dist_trainer_recompute.cc), and that is not a checkpoint (slotted);
+//   (t4) with more than one micro-batch, a gradient accumulated across them (not sent to
+//        another stage): live in the backward action until it is added into its accumulator,
+//        and, when the iteration needs a rounded copy, through the iteration bucket
+//        (plan_gradient_accumulation below).
 // Iteration-bucket tensors are never shared (the optimizer's inputs are read after the step by
 // gather_gradients and checkpoints). A transient is live from its first to its last position in
 // each action that touches it: the forward action (the forward ops), the backward action (the
@@ -81,37 +85,31 @@ std::vector<int> DistTrainer::transient_kinds() const {
 
 ArenaLayout DistTrainer::arena_layout(const std::vector<TensorId>& slotted) const {
   if (!buffer_reuse_enabled()) return {};
-  const solver::Graph& g = training_.graph;
   std::vector<Access> access(local_.graph.tensors.size());
   std::vector<bool> rerun(local_.graph.tensors.size(), false);  // made again by a recomputation
-  std::vector<OpId> backward = me_->backward_ops;
-  if (me_->recompute) {
-    backward.clear();
-    for (const auto& [id, again] : backward_with_recompute_) {
-      backward.push_back(id);
-      if (!again) continue;
-      const solver::Op& op = local_.graph.ops[static_cast<std::size_t>(local_.local_op.at(id))];
-      for (TensorId t : op.outputs) rerun[static_cast<std::size_t>(t)] = true;
-    }
+  std::vector<OpId> backward;
+  for (const auto& [id, again] : backward_sequence_) {
+    backward.push_back(id);
+    if (!again) continue;
+    const solver::Op& op = local_.graph.ops[static_cast<std::size_t>(local_.local_op.at(id))];
+    for (TensorId t : op.outputs) rerun[static_cast<std::size_t>(t)] = true;
   }
   std::int64_t position = 0;
   const std::vector<OpId>* buckets[] = {&me_->forward_ops, &backward, &me_->iteration_ops};
+  const std::int64_t iteration_begin =
+      static_cast<std::int64_t>(me_->forward_ops.size() + backward.size());
   for (unsigned b = 0; b < 3; ++b) {
     for (OpId id : *buckets[b]) {
-      const auto lo = static_cast<std::size_t>(local_.local_op.at(id));
-      const solver::Op& local_op = local_.graph.ops[lo];
-      for (TensorId t : local_op.inputs) access[static_cast<std::size_t>(t)].touch(position, b);
-      for (TensorId t : local_op.outputs) access[static_cast<std::size_t>(t)].touch(position, b);
-      for (TensorId t : g.ops[static_cast<std::size_t>(id)].inputs) {  // resharding sources
-        const TensorId from = origin(t);
-        if (from != solver::kNoTensor) access[static_cast<std::size_t>(from)].touch(position, b);
-      }
+      for (TensorId t : touched(id)) access[static_cast<std::size_t>(t)].touch(position, b);
       ++position;
     }
   }
   std::vector<bool> pinned(local_.graph.tensors.size(), false);
   for (TensorId t : slotted) pinned[static_cast<std::size_t>(t)] = true;
-  for (TensorId t : accumulated_) pinned[static_cast<std::size_t>(t)] = true;
+  const bool accumulating = plan_.micro_batches > 1;
+  std::set<TensorId> accumulated(accumulated_.begin(), accumulated_.end());
+  if (!accumulating)  // the gradient itself lives from its backward to the optimizer
+    for (TensorId t : accumulated_) pinned[static_cast<std::size_t>(t)] = true;
   const std::vector<int> kind = transient_kinds();
 
   ArenaLayout layout;
@@ -124,13 +122,20 @@ ArenaLayout DistTrainer::arena_layout(const std::vector<TensorId>& slotted) cons
     const int k = kind[static_cast<std::size_t>(key.first)];
     const bool one_bucket = a.buckets == kForwardBit || a.buckets == kBackwardBit;
     const bool both = a.buckets == (kForwardBit | kBackwardBit);
-    const bool transient =
-        !pinned[static_cast<std::size_t>(id)] && ((k == 1 && (one_bucket || (both && remade))) ||
-                                                  (k == 2 && remade && (one_bucket || both)));
-    if (!transient) continue;
     BufferLifetime life{std::max<std::int64_t>(solver::num_bytes(local_.graph.tensor(id)), 1), {}};
-    for (unsigned b = 0; b < 2; ++b)
-      if (a.buckets & (1u << b)) life.live.push_back(a.in[b]);
+    if (accumulating && accumulated.count(id)) {  // (t4)
+      if (k != 1 || !(a.buckets & kBackwardBit) || (a.buckets & kForwardBit)) continue;
+      life.live.push_back(a.in[1]);
+      if (!read_in_accumulator_.count(id) && position > iteration_begin)
+        life.live.push_back({iteration_begin, position - 1});
+    } else {
+      const bool transient =
+          !pinned[static_cast<std::size_t>(id)] && ((k == 1 && (one_bucket || (both && remade))) ||
+                                                    (k == 2 && remade && (one_bucket || both)));
+      if (!transient) continue;
+      for (unsigned b = 0; b < 2; ++b)
+        if (a.buckets & (1u << b)) life.live.push_back(a.in[b]);
+    }
     layout.ids.push_back(id);
     own_bytes += life.bytes;
     lifetimes.push_back(std::move(life));
@@ -142,6 +147,45 @@ ArenaLayout DistTrainer::arena_layout(const std::vector<TensorId>& slotted) cons
              layout.ids.size(), static_cast<double>(own_bytes) / 1048576.0,
              static_cast<double>(layout.arena_bytes) / 1048576.0);
   return layout;
+}
+
+// The local tensors op `id` touches when it runs: its inputs and outputs, and the resharding
+// sources of its inputs (prepare_input).
+std::vector<TensorId> DistTrainer::touched(OpId id) const {
+  const solver::Op& local_op = local_.graph.ops[static_cast<std::size_t>(local_.local_op.at(id))];
+  std::vector<TensorId> out = local_op.inputs;
+  out.insert(out.end(), local_op.outputs.begin(), local_op.outputs.end());
+  for (TensorId t : training_.graph.ops[static_cast<std::size_t>(id)].inputs) {
+    const TensorId from = origin(t);
+    if (from != solver::kNoTensor) out.push_back(from);
+  }
+  return out;
+}
+
+bool DistTrainer::accumulates_in_place(TensorId local_id) const {
+  const solver::DType d = local_.graph.tensor(local_id).dtype;
+  return !master_dtype_ || solver::dtype_size_bytes(*master_dtype_) <= solver::dtype_size_bytes(d);
+}
+
+// Gradient accumulation over micro-batches (B > 1). Each accumulated gradient is added into its
+// accumulator right after its last use in the backward action, not at the action's end, so the
+// gradient itself is transient there (t4). The iteration bucket then reads the sum: in the
+// accumulator itself when it has the gradient's dtype, else (a wider master dtype) in a copy
+// rounded into the gradient's buffer, which is live in the arena through the whole iteration
+// (gather_gradients reads it after the step).
+void DistTrainer::plan_gradient_accumulation() {
+  stash_after_.assign(backward_sequence_.size(), {});
+  read_in_accumulator_.clear();
+  if (plan_.micro_batches <= 1) return;
+  const std::set<TensorId> accumulated(accumulated_.begin(), accumulated_.end());
+  std::map<TensorId, std::size_t> last_use;
+  for (std::size_t k = 0; k < backward_sequence_.size(); ++k)
+    for (TensorId t : touched(backward_sequence_[k].first))
+      if (accumulated.count(t)) last_use[t] = k;
+  for (TensorId t : accumulated_) {
+    stash_after_.at(last_use.at(t)).push_back(t);
+    if (accumulates_in_place(t)) read_in_accumulator_.insert(t);
+  }
 }
 
 // The local tensor prepare_input reshards `t` from (its made layout, or a parameter's storage

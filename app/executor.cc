@@ -62,6 +62,7 @@ Executor::Executor(const solver::Graph& graph, kernels::Backend& backend, const 
 }
 
 Executor::~Executor() {
+  restore_buffers();
   if (!slot_buffers_.empty()) select_slot(0);  // slot 0 owns the original buffers
   for (std::size_t s = 1; s < slot_buffers_.size(); ++s)
     for (void* p : slot_buffers_[s]) backend_.release(p);
@@ -206,6 +207,19 @@ void Executor::unstash(TensorId id) {
   const auto& t = graph_.tensor(id);
   backend_.convert(accumulation_dtype(id), stashed_.at(id), to_kernel_dtype(t.dtype), buffer(id),
                    solver::num_elements(t.shape));
+}
+
+void Executor::read_from_stash(TensorId id) {
+  if (accumulation_dtype(id) != to_kernel_dtype(graph_.tensor(id).dtype))
+    throw std::logic_error("read_from_stash: " + graph_.tensor(id).name +
+                           " accumulates in a wider dtype");
+  own_buffer_.emplace(id, buffers_.at(static_cast<std::size_t>(id)));
+  buffers_[static_cast<std::size_t>(id)] = stashed_.at(id);
+}
+
+void Executor::restore_buffers() {
+  for (const auto& [id, own] : own_buffer_) buffers_[static_cast<std::size_t>(id)] = own;
+  own_buffer_.clear();
 }
 
 void Executor::add_slots(const std::vector<TensorId>& ids, int slots) {

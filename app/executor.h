@@ -76,6 +76,11 @@ class Executor {
   // gradients are summed in f32 for bf16 compute and rounded once, by unstash.
   void stash(solver::TensorId id, bool first);
   void unstash(solver::TensorId id);
+  // Instead of unstash, when the shadow has the tensor's dtype: the tensor's buffer becomes its
+  // shadow, with no copy, until restore_buffers (its own buffer may be in the arena, reused
+  // meanwhile).
+  void read_from_stash(solver::TensorId id);
+  void restore_buffers();
 
   // Per-micro-batch buffers (pipelines keep several micro-batches' activations): `ids` get
   // `slots` buffers each; select_slot(s) makes slot s the one every op and copy uses. Tensors
@@ -127,7 +132,8 @@ class Executor {
   std::map<solver::OpId, MatMulPlan> matmul_plans_;              // planned once per op
   mutable std::vector<std::pair<void*, std::int64_t>> scratch_;  // permute / staging buffers
   std::map<solver::TensorId, void*> stashed_;                    // gradient accumulators
-  std::map<solver::TensorId, void*> masters_;                    // parameter -> master weights
+  std::map<solver::TensorId, void*> own_buffer_;  // read_from_stash: the tensor's own buffer
+  std::map<solver::TensorId, void*> masters_;     // parameter -> master weights
   std::vector<bool> in_master_;  // by TensorId: held in master_dtype_ (optimizer state)
   solver::DType master_dtype_ = solver::DType::kF32;
   std::vector<std::vector<void*>> slot_buffers_;  // [slot][i] for slot_ids_[i]

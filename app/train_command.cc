@@ -429,13 +429,14 @@ int train(RunSetup& s, const solver::Plan& plan) {
   // cuda: NCCL collectives on the GPU backend's stream; host: MPI collectives.
   const RunBackend compute = make_run_backend(s.backend, mesh, MPI_COMM_WORLD);
   comm::PointToPoint p2p(MPI_COMM_WORLD), control(MPI_COMM_WORLD);
+  const bool mixed = s.master_dtype != s.dtype;
   DistTrainer trainer(std::move(training), plan, mesh, *compute.collectives, p2p, control,
-                      *compute.backend, MPI_COMM_WORLD);
+                      *compute.backend, MPI_COMM_WORLD,
+                      mixed ? std::optional<solver::DType>(s.master_dtype) : std::nullopt);
   const char* profile_env = std::getenv("STRATA_PROFILE");
   const bool profile = profile_env && profile_env[0] == '1';
   trainer.executor().set_profiling(profile);
-  if (s.master_dtype != s.dtype) {
-    trainer.executor().set_master_dtype(s.master_dtype);
+  if (mixed) {
     STRATA_LOG0(kInfo, "mixed precision: compute in {}, master weights and optimizer state in {}",
                 solver::dtype_name(s.dtype), solver::dtype_name(s.master_dtype));
   }

@@ -16,12 +16,23 @@ namespace strata::app {
 using solver::OpId;
 using solver::TensorId;
 
+namespace {
+
+// The layer of the op that makes each output of `forward_ops`.
+std::map<TensorId, int> producer_layers(const solver::Graph& g,
+                                        const std::vector<OpId>& forward_ops) {
+  std::map<TensorId, int> layer;
+  for (OpId o : forward_ops)
+    for (TensorId t : g.ops[static_cast<std::size_t>(o)].outputs)
+      layer[t] = g.ops[static_cast<std::size_t>(o)].layer;
+  return layer;
+}
+
+}  // namespace
+
 std::set<TensorId> DistTrainer::layer_checkpoints() const {
   const solver::Graph& g = training_.graph;
-  std::map<TensorId, int> producer_layer;
-  for (OpId o : me_->forward_ops)
-    for (TensorId t : g.ops[static_cast<std::size_t>(o)].outputs)
-      producer_layer[t] = g.ops[static_cast<std::size_t>(o)].layer;
+  const std::map<TensorId, int> producer_layer = producer_layers(g, me_->forward_ops);
   std::set<TensorId> out;
   for (OpId o : me_->forward_ops) {
     const solver::Op& op = g.ops[static_cast<std::size_t>(o)];
@@ -36,13 +47,10 @@ std::set<TensorId> DistTrainer::layer_checkpoints() const {
 std::vector<std::pair<OpId, bool>> DistTrainer::recompute_order(
     const std::set<TensorId>& checkpoints) const {
   const solver::Graph& g = training_.graph;
-  std::map<TensorId, int> producer_layer;
+  const std::map<TensorId, int> producer_layer = producer_layers(g, me_->forward_ops);
   std::map<int, std::vector<OpId>> forward_of_layer;
-  for (OpId o : me_->forward_ops) {
-    const solver::Op& op = g.ops[static_cast<std::size_t>(o)];
-    forward_of_layer[op.layer].push_back(o);
-    for (TensorId t : op.outputs) producer_layer[t] = op.layer;
-  }
+  for (OpId o : me_->forward_ops)
+    forward_of_layer[g.ops[static_cast<std::size_t>(o)].layer].push_back(o);
   std::set<int> rerun;
   std::vector<std::pair<OpId, bool>> out;
   for (OpId b : me_->backward_ops) {

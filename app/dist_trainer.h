@@ -109,12 +109,14 @@ class DistTrainer {
   void stats_all_reduce(const solver::Op& local_op, const std::string& what, void* buf,
                         std::int64_t count, kernels::DType dtype);
   double local_loss_share() const;
-  // Transient tensors share one arena (dist_trainer_buffers.cc).
-  std::vector<int> transient_kinds() const;
+  // Transient tensors share one arena (dist_trainer_buffers.cc). Per global tensor: whether its
+  // made layout may be transient (t1, produced here), only its remade copies (t2, a parameter
+  // gathered per execution), or none of its variants.
+  enum class TransientKind : std::uint8_t { kNone, kAny, kRemadeCopies };
+  std::vector<TransientKind> transient_kinds() const;
   ArenaLayout arena_layout(const std::vector<solver::TensorId>& slotted) const;
   std::vector<solver::TensorId> touched(solver::OpId id) const;  // local tensors op id touches
   void plan_gradient_accumulation();
-  bool accumulates_in_place(solver::TensorId local_id) const;
   solver::TensorId origin(solver::TensorId t) const;  // what prepare_input reshards t from
   void start_step();                                  // parameter copies
   std::vector<double> gather_tensor(solver::TensorId value, const solver::Layout& layout,

@@ -66,20 +66,21 @@ struct Access {
 
 }  // namespace
 
-// Per global tensor of this stage: 1 when its made layout may be transient (t1's source rules),
-// 2 when only its remade copies may (a parameter gathered per execution, t2), 0 neither.
-std::vector<int> DistTrainer::transient_kinds() const {
+// Per global tensor of this stage: which of its local variants may be transient.
+std::vector<DistTrainer::TransientKind> DistTrainer::transient_kinds() const {
   const solver::Graph& g = training_.graph;
-  std::vector<int> kind(g.tensors.size(), 0);
+  std::vector<TransientKind> kind(g.tensors.size(), TransientKind::kNone);
   for (std::size_t t = 0; t < g.tensors.size(); ++t) {
-    if (source_[t] == Source::kProduced) kind[t] = 1;
-    if (source_[t] == Source::kOwned && !programs_.keep_gathered_parameters) kind[t] = 2;
+    if (source_[t] == Source::kProduced) kind[t] = TransientKind::kAny;
+    if (source_[t] == Source::kOwned && !programs_.keep_gathered_parameters)
+      kind[t] = TransientKind::kRemadeCopies;
   }
   for (const std::vector<int>* list : {&me_->sends, &me_->recvs})
     for (int i : *list)
-      kind[static_cast<std::size_t>(programs_.transfers[static_cast<std::size_t>(i)].tensor)] = 0;
+      kind[static_cast<std::size_t>(programs_.transfers[static_cast<std::size_t>(i)].tensor)] =
+          TransientKind::kNone;
   for (TensorId t : {training_.loss, training_.loss_grad, training_.norm_scale})
-    if (t != solver::kNoTensor) kind[static_cast<std::size_t>(t)] = 0;
+    if (t != solver::kNoTensor) kind[static_cast<std::size_t>(t)] = TransientKind::kNone;
   return kind;
 }
 
@@ -110,7 +111,7 @@ ArenaLayout DistTrainer::arena_layout(const std::vector<TensorId>& slotted) cons
   std::set<TensorId> accumulated(accumulated_.begin(), accumulated_.end());
   if (!accumulating)  // the gradient itself lives from its backward to the optimizer
     for (TensorId t : accumulated_) pinned[static_cast<std::size_t>(t)] = true;
-  const std::vector<int> kind = transient_kinds();
+  const std::vector<TransientKind> kind = transient_kinds();
 
   ArenaLayout layout;
   std::vector<BufferLifetime> lifetimes;
@@ -119,19 +120,20 @@ ArenaLayout DistTrainer::arena_layout(const std::vector<TensorId>& slotted) cons
     const Access& a = access[static_cast<std::size_t>(id)];
     // t2: prepare_input writes it in every execution, or a recomputation does (t3)
     const bool remade = id != origin(key.first) || rerun[static_cast<std::size_t>(id)];
-    const int k = kind[static_cast<std::size_t>(key.first)];
+    const TransientKind k = kind[static_cast<std::size_t>(key.first)];
+    const bool any = k == TransientKind::kAny, copies = k == TransientKind::kRemadeCopies;
     const bool one_bucket = a.buckets == kForwardBit || a.buckets == kBackwardBit;
     const bool both = a.buckets == (kForwardBit | kBackwardBit);
     BufferLifetime life{std::max<std::int64_t>(solver::num_bytes(local_.graph.tensor(id)), 1), {}};
     if (accumulating && accumulated.count(id)) {  // (t4)
-      if (k != 1 || !(a.buckets & kBackwardBit) || (a.buckets & kForwardBit)) continue;
+      if (!any || !(a.buckets & kBackwardBit) || (a.buckets & kForwardBit)) continue;
       life.live.push_back(a.in[1]);
       if (!read_in_accumulator_.count(id) && position > iteration_begin)
         life.live.push_back({iteration_begin, position - 1});
     } else {
       const bool transient =
-          !pinned[static_cast<std::size_t>(id)] && ((k == 1 && (one_bucket || (both && remade))) ||
-                                                    (k == 2 && remade && (one_bucket || both)));
+          !pinned[static_cast<std::size_t>(id)] &&
+          ((any && (one_bucket || (both && remade))) || (copies && remade && (one_bucket || both)));
       if (!transient) continue;
       for (unsigned b = 0; b < 2; ++b)
         if (a.buckets & (1u << b)) life.live.push_back(a.in[b]);
@@ -162,11 +164,6 @@ std::vector<TensorId> DistTrainer::touched(OpId id) const {
   return out;
 }
 
-bool DistTrainer::accumulates_in_place(TensorId local_id) const {
-  const solver::DType d = local_.graph.tensor(local_id).dtype;
-  return !master_dtype_ || solver::dtype_size_bytes(*master_dtype_) <= solver::dtype_size_bytes(d);
-}
-
 // Gradient accumulation over micro-batches (B > 1). Each accumulated gradient is added into its
 // accumulator right after its last use in the backward action, not at the action's end, so the
 // gradient itself is transient there (t4). The iteration bucket then reads the sum: in the
@@ -184,7 +181,8 @@ void DistTrainer::plan_gradient_accumulation() {
       if (accumulated.count(t)) last_use[t] = k;
   for (TensorId t : accumulated_) {
     stash_after_.at(last_use.at(t)).push_back(t);
-    if (accumulates_in_place(t)) read_in_accumulator_.insert(t);
+    const solver::DType d = local_.graph.tensor(t).dtype;
+    if (accumulation_dtype(d, master_dtype_) == d) read_in_accumulator_.insert(t);
   }
 }
 

@@ -171,11 +171,15 @@ void Executor::fill(TensorId id, double value) {
 
 // The dtype gradients accumulate in: the master dtype when it is wider (mixed precision sums
 // the micro-batches' 16-bit gradients in f32 and rounds once, in unstash), else the tensor's.
+solver::DType accumulation_dtype(solver::DType tensor, std::optional<solver::DType> master) {
+  const bool wider = master && solver::dtype_size_bytes(*master) > solver::dtype_size_bytes(tensor);
+  return wider ? *master : tensor;
+}
+
 kernels::DType Executor::accumulation_dtype(TensorId id) const {
-  const solver::DType t = graph_.tensor(id).dtype;
-  const bool wider =
-      !in_master_.empty() && solver::dtype_size_bytes(master_dtype_) > solver::dtype_size_bytes(t);
-  return to_kernel_dtype(wider ? master_dtype_ : t);
+  return to_kernel_dtype(app::accumulation_dtype(
+      graph_.tensor(id).dtype,
+      in_master_.empty() ? std::nullopt : std::optional<solver::DType>(master_dtype_)));
 }
 
 void Executor::stash(TensorId id, bool first) {

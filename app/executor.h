@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "app/matmul_lowering.h"
@@ -148,5 +149,8 @@ class Executor {
 
 // The backend's element type for an IR dtype.
 kernels::DType to_kernel_dtype(solver::DType dtype);
+// The dtype a gradient of dtype `tensor` accumulates in over micro-batches: the master dtype
+// when it is wider (mixed precision sums 16-bit gradients in f32), else the tensor's own.
+solver::DType accumulation_dtype(solver::DType tensor, std::optional<solver::DType> master);
 
 }  // namespace strata::app
